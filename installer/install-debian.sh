@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Set up pcagent on Debian/Ubuntu: system packages, a virtual environment, the project.
+# Safe to re-run: it installs only what is missing. Usage:
+#   bash installer/install-debian.sh          # for using pcagent
+#   bash installer/install-debian.sh --test   # also the test tools
+# Environment: PCAGENT_VENV (default: .venv in the project), PYTHON (default: python3).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${PCAGENT_VENV:-$here/.venv}"
+python="${PYTHON:-python3}"
+extras=""
+for arg in "$@"; do
+  case "$arg" in
+    --test|--dev) extras="[test]" ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install-debian.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[pcagent install] %s\n' "$*"; }
+
+# Xvfb + xdotool: the virtual display and real input used by the demo and the tests.
+# dbus-x11 + at-spi2-core: accessibility (the element under the pointer).
+# The libxcb/xkb/GL/font libraries: what Qt's xcb platform plugin loads.
+packages=(
+  xvfb xdotool x11-utils dbus-x11 at-spi2-core
+  libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
+  libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
+  libdbus-1-3 fonts-dejavu-core python3-venv
+)
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+else
+  say "not a Debian/Ubuntu system: install Xvfb, xdotool, dbus and at-spi2-core yourself"
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
+  if [ "$sudo" = "none" ]; then
+    say "cannot install system packages (not root, no sudo). Please install: ${missing[*]}"
+  else
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+      say "apt-get could not install everything; trying one package at a time"
+      for p in "${missing[@]}"; do $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 || true; done
+    fi
+    still=()
+    for p in "${missing[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || still+=("$p")
+    done
+    [ ${#still[@]} -eq 0 ] || say "could NOT install: ${still[*]} (the demo and display tests need xvfb and xdotool)"
+  fi
+fi
+
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  say "pcagent needs Python 3.10 or newer; $python is $("$python" --version 2>&1 || echo missing)"
+  exit 1
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating the virtual environment $venv"
+  "$python" -m venv "$venv"
+fi
+say "installing pcagent$extras into $venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here$extras"
+say "done: $venv/bin/pcagent"

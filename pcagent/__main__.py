@@ -1,0 +1,5 @@
+import sys
+
+from pcagent.cli import main
+
+sys.exit(main())

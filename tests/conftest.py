@@ -1,0 +1,180 @@
+"""Shared fixtures: a virtual X display, the sample app running on it, xdotool input, screenshots.
+
+- ``xdisplay`` (session): a started ``VirtualDisplay(1280, 800, accessibility=True)``.
+- ``launch_sample_app`` (function): ``launch_sample_app(*args, display=None, timeout=20) -> SampleApp``;
+  every app it started is ended at teardown.
+- ``sample_app`` (function): ``launch_sample_app()`` with the default layout at (0, 0), 1000x700.
+- ``xdo`` (function): an ``Xdo`` driver bound to ``xdisplay``.
+- ``grab`` (function): ``grab(region=None) -> PIL.Image`` of ``xdisplay``.
+
+The helpers also import directly: ``from tests.xdo import Xdo, grab``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    # tests/ has no __init__.py; this makes ``tests.xdo`` importable from any test module
+    sys.path.insert(0, str(REPO_ROOT))
+
+from pcagent.virtual_display import DisplayError, VirtualDisplay  # noqa: E402
+from tests.xdo import Xdo  # noqa: E402
+from tests.xdo import grab as grab_screen  # noqa: E402
+
+EventPredicate = Callable[[dict], bool]
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip on a developer machine; fail in CI, where a missing tool is a broken setup."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class SampleApp:
+    """A running ``python -m pcagent.sampleapp`` and its JSON-lines event log."""
+
+    def __init__(self, proc: subprocess.Popen, log_path: Path) -> None:
+        self.proc = proc
+        self.log_path = log_path
+        self.ready: dict = {}
+        self.widgets: dict[str, tuple[int, int, int, int]] = {}
+        self.window: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self._returned: set[int] = set()  # indexes of events wait_for has handed out
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        """Every event logged so far (re-reads the log), or only those named ``kind``."""
+        try:
+            lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:  # a line still being written
+                break
+        return [e for e in events if kind is None or e.get("event") == kind]
+
+    def wait_for(self, what: str | EventPredicate, timeout: float = 5.0, **fields: Any) -> dict:
+        """Wait for the next matching event that no earlier ``wait_for`` returned, and return it.
+
+        ``what`` is an event name or a predicate on the event dict; ``fields`` must match too,
+        e.g. ``wait_for("button_clicked", name="Save")``.
+        """
+        def matches(event: dict) -> bool:
+            if isinstance(what, str) and event.get("event") != what:
+                return False
+            if callable(what) and not what(event):
+                return False
+            return all(event.get(k) == v for k, v in fields.items())
+
+        deadline = time.monotonic() + timeout
+        while True:
+            for index, event in enumerate(self.events()):
+                if index not in self._returned and matches(event):
+                    self._returned.add(index)
+                    return event
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sample app exited with {self.proc.returncode} while waiting for {what!r}")
+            if time.monotonic() > deadline:
+                tail = [e.get("event") for e in self.events()][-15:]
+                raise AssertionError(f"no {what!r} {fields or ''} event within {timeout} s; last events: {tail}")
+            time.sleep(0.02)
+
+    def rect(self, name: str) -> tuple[int, int, int, int]:
+        """Global (left, top, right, bottom) of a widget from the ready event; right/bottom exclusive."""
+        return self.widgets[name]
+
+    def center(self, name: str) -> tuple[int, int]:
+        """Global centre of a widget from the ready event."""
+        left, top, right, bottom = self.widgets[name]
+        return (left + right) // 2, (top + bottom) // 2
+
+    def stop(self) -> None:
+        """End the app (by its pid): SIGTERM, then SIGKILL."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def xdisplay() -> Iterator[VirtualDisplay]:
+    """A 1280x800 Xvfb display with a private D-Bus session bus and the AT-SPI bus."""
+    if not shutil.which("Xvfb"):
+        skip_or_fail("Xvfb is not installed: apt-get install xvfb")
+    try:
+        display = VirtualDisplay(1280, 800, accessibility=True).start()
+    except DisplayError as exc:
+        skip_or_fail(str(exc))
+    yield display
+    display.stop()
+
+
+@pytest.fixture
+def xdo(xdisplay: VirtualDisplay) -> Xdo:
+    """xdotool bound to the virtual display."""
+    if not shutil.which("xdotool"):
+        skip_or_fail("xdotool is not installed: apt-get install xdotool")
+    return Xdo(xdisplay.child_env())
+
+
+@pytest.fixture
+def grab(xdisplay: VirtualDisplay) -> Callable[..., Any]:
+    """``grab(region=None) -> PIL.Image``: a screenshot of the virtual display (or of a region)."""
+    return lambda region=None: grab_screen(xdisplay, region)
+
+
+@pytest.fixture
+def launch_sample_app(xdisplay: VirtualDisplay, tmp_path: Path) -> Iterator[Callable[..., SampleApp]]:
+    """Factory: ``launch_sample_app(*args, display=None, timeout=20) -> SampleApp``.
+
+    ``args`` go to ``python -m pcagent.sampleapp`` (e.g. "--layout", "moved"); ``display`` is another
+    started VirtualDisplay to run on (default: ``xdisplay``). Returns once the app logged "ready".
+    """
+    apps: list[SampleApp] = []
+
+    def launch(*args: object, display: VirtualDisplay | None = None, timeout: float = 20.0) -> SampleApp:
+        log_path = tmp_path / f"sampleapp-{len(apps)}.jsonl"
+        stderr_path = tmp_path / f"sampleapp-{len(apps)}.stderr"
+        with open(stderr_path, "wb") as stderr:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pcagent.sampleapp", "--log", str(log_path), *map(str, args)],
+                env=(display or xdisplay).child_env(), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=stderr,
+            )
+        app = SampleApp(proc, log_path)
+        apps.append(app)
+        try:
+            app.ready = app.wait_for("ready", timeout=timeout)
+        except AssertionError as exc:
+            app.stop()
+            raise AssertionError(f"{exc}\nstderr:\n{stderr_path.read_text(errors='replace')[-3000:]}") from exc
+        app.widgets = {name: tuple(rect) for name, rect in app.ready["widgets"].items()}
+        app.window = tuple(app.ready["window"])
+        return app
+
+    yield launch
+    for app in apps:
+        app.stop()
+
+
+@pytest.fixture
+def sample_app(launch_sample_app: Callable[..., SampleApp]) -> SampleApp:
+    """The sample app in its default layout at (0, 0), 1000x700, ready."""
+    return launch_sample_app()

@@ -1,0 +1,204 @@
+"""Importing PC Tracker recordings, built here in PC Tracker's own layout."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tracker.pctracker import PCTrackerImportError, import_pctracker, read_task_markdown
+from tracker.trajectory import check_trajectory, read_trajectory
+
+MARKDOWN = """# Free Task
+**Description:** rename "a, b.txt" to b.txt
+
+**Level:** medium
+
+### 2024-11-26_16:15:19
+**Input:**
+
+Given the screenshot as below. What's the next step?
+
+**Output:**
+
+click element Start at (10, 20)
+"""
+
+
+def save_png(path: Path, color: str, size: tuple[int, int] = (40, 30)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, "PNG")
+
+
+def make_recording(folder: Path, lines: list[dict], markdown: str | None = MARKDOWN,
+                   stem: str = "free_task_20241126_161517") -> Path:
+    """A PC Tracker recording: <stem>.jsonl, <stem>.md and screenshot/ with the PNGs the lines name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for line in lines:
+        for key in ("screenshot", "marked_screenshot"):
+            name = line.get(key)
+            if name and not name.startswith("missing") and not (folder / name).exists():
+                save_png(folder / name, "green" if key == "screenshot" else "red")
+    jsonl = folder / f"{stem}.jsonl"
+    jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    if markdown is not None:
+        (folder / f"{stem}.md").write_text(markdown, encoding="utf-8")
+    return jsonl
+
+
+def line(n: int, action: str, **fields) -> dict:
+    data = {"timestamp": f"2024-11-26_16:15:{10 + n:02d}", "action": action,
+            "screenshot": f"screenshot/20241126_1615{10 + n:02d}_{n}.png", "element": None, "rect": None}
+    data.update(fields)
+    return data
+
+
+STANDARD_LINES = [
+    line(1, "click (10, 20)", element="Start", rect={"left": -9, "top": 184, "right": 1929, "bottom": 1002},
+         marked_screenshot="screenshot/20241126_161511_1_marked.png",
+         action_description="click the Start button", action_description_checked="Good",
+         thought="I open the Start menu."),
+    line(2, "press key enter", element="Unknown", rect={"left": 0, "top": 0, "right": 5, "bottom": 5}),
+    line(3, "hotkey (Ctrl, C)"),
+    line(4, "type text: Hello, world ", marked_screenshot="screenshot/20241126_161514_4.png"),
+    line(5, "press key: Key.backspace"),
+    line(6, "scroll (-3)"),
+    line(7, "drag from (1, 2) to (30, 40)"),
+    line(8, "finish"),
+]
+
+
+def test_import_a_recording(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "events", STANDARD_LINES)
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert dest == tmp_path / "out" and warnings == []
+    assert check_trajectory(dest) == []
+    trajectory = read_trajectory(dest)
+    meta = trajectory.meta
+    assert meta["task"] == {"mode": "free", "description": 'rename "a, b.txt" to b.txt', "difficulty": "medium"}
+    assert meta["screens"] == [{"index": 0, "left": 0, "top": 0, "width": 40, "height": 30, "scale": None,
+                                "primary": True}]
+    assert meta["source"]["format"] == "pctracker" and meta["source"]["path"] == str(jsonl)
+    assert meta["outcome"] == "finish"
+    steps = trajectory.steps
+    assert [s.action for s in steps] == [
+        "click (10, 20)", "press key: enter", "hotkey (ctrl, c)", "type text: Hello, world ",
+        "press key: backspace", "scroll (0, -3)", "drag from (1, 2) to (30, 40)", "finish"]
+    assert {s.actor for s in steps} == {"human"}
+    expected_time = time.mktime(time.strptime("2024-11-26_16:15:11", "%Y-%m-%d_%H:%M:%S"))
+    assert steps[0].time == expected_time and steps[1].time == expected_time + 1
+    first = steps[0]
+    assert first.screenshot == "screenshots/000000.png" and first.pointer == (10, 20)
+    assert first.element == {"name": "Start", "role": None, "rect": [-9, 184, 1929, 1002], "application": None}
+    assert first.extra["marked_screenshot"] == "screenshots/000000.marked.png"
+    assert first.extra["action_description"] == "click the Start button"
+    assert first.extra["action_description_checked"] == "Good"
+    assert first.extra["thought"] == {"text": "I open the Start menu.", "source": "imported"}
+    with Image.open(dest / first.extra["marked_screenshot"]) as marked:
+        assert marked.getpixel((0, 0)) == (255, 0, 0)
+    assert steps[1].element["name"] is None  # "Unknown"
+    assert steps[2].element is None and steps[2].pointer is None
+    # An unmarked step's "marked" screenshot is its raw one: point at the copy, don't copy twice.
+    assert steps[3].extra["marked_screenshot"] == steps[3].screenshot
+    assert steps[6].pointer == (1, 2)
+
+
+def test_import_from_the_folder(tmp_path: Path) -> None:
+    make_recording(tmp_path / "rec", STANDARD_LINES[:2])
+    dest, _ = import_pctracker(tmp_path / "rec", tmp_path / "out")
+    assert len(read_trajectory(dest).steps) == 2
+
+
+def test_a_folder_with_several_recordings_is_ambiguous(tmp_path: Path) -> None:
+    make_recording(tmp_path / "rec", STANDARD_LINES[:1], stem="free_task_20240101_000000")
+    make_recording(tmp_path / "rec", STANDARD_LINES[:1], stem="free_task_20240102_000000")
+    with pytest.raises(PCTrackerImportError, match="free_task_20240101_000000.jsonl, free_task_20240102"):
+        import_pctracker(tmp_path / "rec", tmp_path / "out")
+
+
+def test_a_recording_that_did_not_finish_is_stopped(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", STANDARD_LINES[:3])
+    dest, _ = import_pctracker(jsonl, tmp_path / "out")
+    assert read_trajectory(dest).meta["outcome"] == "stopped"
+
+
+def test_a_recording_that_failed_keeps_fail(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", [*STANDARD_LINES[:2], line(3, "fail")])
+    dest, _ = import_pctracker(jsonl, tmp_path / "out")
+    assert read_trajectory(dest).meta["outcome"] == "fail"
+
+
+def test_a_missing_screenshot_is_a_warning_and_nothing_else_is_lost(tmp_path: Path) -> None:
+    lines = [STANDARD_LINES[0], line(2, "click (5, 6)", screenshot="missing/nothing.png", element="OK"),
+             line(3, "finish")]
+    dest, warnings = import_pctracker(make_recording(tmp_path / "rec", lines), tmp_path / "out")
+    assert len(warnings) == 1 and ":2:" in warnings[0] and "screenshot" in warnings[0]
+    step = read_trajectory(dest).steps[1]
+    assert step.screenshot is None and step.action == "click (5, 6)" and step.element["name"] == "OK"
+    assert [p for p in check_trajectory(dest) if p.severity == "error"] == []
+
+
+def test_a_damaged_screenshot_is_not_copied(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", STANDARD_LINES[:2])
+    (tmp_path / "rec" / STANDARD_LINES[1]["screenshot"]).write_bytes(b"not a png")
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert len(warnings) == 1 and "unusable" in warnings[0]
+    assert read_trajectory(dest).steps[1].screenshot is None
+    assert [p for p in check_trajectory(dest) if p.severity == "error"] == []
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"action": "click (a, b)"}, "click (a, b)"),
+    ({"action": None}, "missing action"),
+    ({"timestamp": "yesterday"}, "yesterday"),
+])
+def test_a_bad_line_stops_the_import_before_writing(tmp_path: Path, bad: dict, message: str) -> None:
+    lines = [STANDARD_LINES[0], {**STANDARD_LINES[1], **bad}, STANDARD_LINES[2]]
+    jsonl = make_recording(tmp_path / "rec", lines)
+    with pytest.raises(PCTrackerImportError) as caught:
+        import_pctracker(jsonl, tmp_path / "out")
+    assert f"{jsonl.name}:2" in str(caught.value) and message in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_invalid_json_and_empty_recordings_are_refused(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", STANDARD_LINES[:1])
+    with open(jsonl, "a") as handle:
+        handle.write("{oops\n")
+    with pytest.raises(PCTrackerImportError, match=":2: not valid JSON"):
+        import_pctracker(jsonl, tmp_path / "out")
+    jsonl.write_text("\n")
+    with pytest.raises(PCTrackerImportError, match="no steps"):
+        import_pctracker(jsonl, tmp_path / "out")
+
+
+def test_a_non_empty_destination_is_refused(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", STANDARD_LINES[:1])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("mine")
+    with pytest.raises(PCTrackerImportError, match="not empty"):
+        import_pctracker(jsonl, tmp_path / "out")
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+def test_a_missing_markdown_leaves_the_task_unknown(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", STANDARD_LINES[:1], markdown=None)
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert read_trajectory(dest).meta["task"]["mode"] == "none"
+    assert any(".md" in w for w in warnings)
+
+
+@pytest.mark.parametrize("markdown, task", [
+    ("# Given Task\n**Description:** open the file\n\n**Level:** hard\n",
+     {"mode": "given", "description": "open the file", "difficulty": "hard"}),
+    ("# Non-Task\n", {"mode": "none", "description": None, "difficulty": None}),
+    ("# Free Task\r\n**Description:** two\r\nlines\r\n\r\n**Level:** easy\r\n### 2024\n**Level:** no\n",
+     {"mode": "free", "description": "two\nlines", "difficulty": "easy"}),
+])
+def test_task_markdown_variants(tmp_path: Path, markdown: str, task: dict) -> None:
+    path = tmp_path / "task.md"
+    path.write_bytes(markdown.encode("utf-8"))
+    assert read_task_markdown(path) == task

@@ -1,0 +1,620 @@
+"""The UI element under the pointer and the element with keyboard focus, from the accessibility tree.
+
+Linux: AT-SPI spoken directly over D-Bus with jeepney (no pyatspi / PyGObject). Windows (UI Automation)
+and macOS (AX) are seams for now: `open_accessibility` returns a `NullAccessibility` saying so.
+
+Every query runs under one deadline (`query_timeout`, 0.5 s by default): a hung or stopped application
+makes a query return None instead of stalling the recorder, and that application is then skipped for a
+short while so that the next events are not slowed down too. Safe to call from any thread: queries are
+serialised by a lock, and a caller that cannot get the lock in time gets None.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol
+
+from jeepney import DBusAddress, Message, MessageType, Parser, new_method_call
+from jeepney.auth import BEGIN, Authenticator
+from jeepney.bus import get_connectable_addresses
+from jeepney.low_level import HeaderFields
+
+from tracker.windows import NullWindows, WindowInfo, open_windows
+
+__all__ = [
+    "ElementInfo",
+    "AccessibilityUnavailable",
+    "Accessibility",
+    "NullAccessibility",
+    "AtSpiAccessibility",
+    "open_accessibility",
+    "find_atspi_bus_address",
+]
+
+# AtspiRole values, in order (libatspi's atspi_role_get_name). Qt answers GetRoleName with "text" for a
+# password field while GetRole says PASSWORD_TEXT, so names come from the number, as libatspi does.
+ROLE_NAMES: tuple[str, ...] = tuple(
+    "invalid|accelerator label|alert|animation|arrow|calendar|canvas|check box|check menu item|"
+    "color chooser|column header|combo box|date editor|desktop icon|desktop frame|dial|dialog|"
+    "directory pane|drawing area|file chooser|filler|focus traversable|font chooser|frame|glass pane|"
+    "html container|icon|image|internal frame|label|layered pane|list|list item|menu|menu bar|"
+    "menu item|option pane|page tab|page tab list|panel|password text|popup menu|progress bar|"
+    "push button|radio button|radio menu item|root pane|row header|scroll bar|scroll pane|separator|"
+    "slider|spin button|split pane|status bar|table|table cell|table column header|table row header|"
+    "tearoff menu item|terminal|text|toggle button|tool bar|tool tip|tree|tree table|unknown|viewport|"
+    "window|extended|header|footer|paragraph|ruler|application|autocomplete|editbar|embedded|entry|"
+    "chart|caption|document frame|heading|page|section|redundant object|form|link|"
+    "input method window|table row|tree item|document spreadsheet|document presentation|"
+    "document text|document web|document email|comment|list box|grouping|image map|notification|"
+    "info bar|level bar|title bar|block quote|audio|video|definition|article|landmark|log|marquee|"
+    "math|rating|timer|static|math fraction|math root|subscript|superscript|description list|"
+    "description term|description value|footnote|content deletion|content insertion|mark|"
+    "suggestion|push button menu".split("|")
+)
+_ROLE_EXTENDED = 70  # "extended": the real name is only in GetRoleName
+
+# AtspiStateType bit numbers, in order (the GEnum nicks libatspi uses).
+STATE_NAMES: tuple[str, ...] = tuple(
+    "invalid|active|armed|busy|checked|collapsed|defunct|editable|enabled|expandable|expanded|"
+    "focusable|focused|has-tooltip|horizontal|iconified|modal|multi-line|multiselectable|opaque|"
+    "pressed|resizable|selectable|selected|sensitive|showing|single-line|stale|transient|vertical|"
+    "visible|manages-descendants|indeterminate|required|truncated|animated|invalid-entry|"
+    "supports-autocompletion|selectable-text|is-default|visited|checkable|has-popup|read-only".split("|")
+)
+
+_REGISTRY = "org.a11y.atspi.Registry"
+_ROOT_PATH = "/org/a11y/atspi/accessible/root"
+_NULL_PATH = "/org/a11y/atspi/null"
+_ACCESSIBLE = "org.a11y.atspi.Accessible"
+_COMPONENT = "org.a11y.atspi.Component"
+_PROPERTIES = "org.freedesktop.DBus.Properties"
+_COORD_SCREEN = 0  # ATSPI_COORD_TYPE_SCREEN
+
+_MAX_DEPTH = 64  # GetAccessibleAtPoint descent; a cycle in a broken tree must still end
+_FOCUS_NODE_CAP = 3000  # nodes visited looking for the focused one
+_MANAGED_CHILD_CAP = 500  # a container that manages descendants (big list/table) is opened up to this
+_PENALTY_S = 2.0  # how long an application that timed out is skipped
+
+Ref = tuple[str, str]  # (bus name, object path): an AT-SPI object reference
+
+
+@dataclass(frozen=True)
+class ElementInfo:
+    """One accessible element: what it is called, what it is, where it is, whose it is."""
+
+    name: str | None
+    role: str | None  # AT-SPI role name, e.g. "push button", "password text", "text", "list item"
+    rect: tuple[int, int, int, int] | None  # left, top, right, bottom in screen pixels, as reported
+    application: str | None  # the AT-SPI application's name
+    states: frozenset[str] = frozenset()  # e.g. {"focused", "editable"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for a trajectory step."""
+        return {
+            "name": self.name,
+            "role": self.role,
+            "rect": list(self.rect) if self.rect is not None else None,
+            "application": self.application,
+        }
+
+
+class AccessibilityUnavailable(Exception):
+    """No accessibility tree can be reached here; the message says why."""
+
+
+class Accessibility(Protocol):
+    """The element under a point and the focused element, or None when unknown."""
+
+    available: bool
+    reason: str | None
+
+    def element_at(self, x: int, y: int) -> ElementInfo | None: ...
+
+    def focused_element(self) -> ElementInfo | None: ...
+
+    def close(self) -> None: ...
+
+
+class NullAccessibility:
+    """Stands in where no accessibility tree is reachable; every query answers None."""
+
+    available = False
+
+    def __init__(self, reason: str) -> None:
+        self.reason: str | None = reason
+
+    def element_at(self, x: int, y: int) -> ElementInfo | None:
+        return None
+
+    def focused_element(self) -> ElementInfo | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+# ---- a small blocking D-Bus client with deadlines and pipelining ----------------------------------
+
+
+class _CallError(Exception):
+    """A D-Bus error reply (unknown object, missing interface, ...)."""
+
+
+class _DBusConnection:
+    """One authenticated D-Bus connection; every wait is bounded by a deadline.
+
+    jeepney's own blocking connection sends Hello without a timeout and answers one call at a time;
+    this one bounds everything and can send a batch of calls before waiting for their replies.
+    """
+
+    def __init__(self, address: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._sock.settimeout(timeout)
+            self._sock.connect(next(get_connectable_addresses(address)))
+            auth = Authenticator()
+            for chunk in auth:
+                self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                self._sock.sendall(chunk)
+                data = self._sock.recv(1024)
+                if not data:
+                    raise ConnectionResetError("bus closed the connection during authentication")
+                auth.feed(data)
+            self._sock.sendall(BEGIN)
+            self._sock.setblocking(False)
+        except socket.timeout as exc:
+            self._sock.close()
+            raise TimeoutError(f"D-Bus authentication took over {timeout} s") from exc
+        except BaseException:
+            self._sock.close()
+            raise
+        self._parser = Parser()
+        self._serial = 0
+        bus = DBusAddress("/org/freedesktop/DBus", "org.freedesktop.DBus", "org.freedesktop.DBus")
+        self.unique_name = self.call(new_method_call(bus, "Hello"), deadline)[0]
+
+    def call(self, message: Message, deadline: float) -> tuple:
+        """Send one call and return its reply body; raises _CallError or TimeoutError."""
+        result = self.call_many([message], deadline)[0]
+        if isinstance(result, _CallError):
+            raise result
+        return result
+
+    def call_many(self, messages: list[Message], deadline: float) -> list[tuple | _CallError]:
+        """Send all calls at once, then collect every reply (one round trip for the batch)."""
+        serials: dict[int, int] = {}
+        for index, message in enumerate(messages):
+            self._serial += 1
+            serials[self._serial] = index
+            self._send(message.serialise(serial=self._serial))
+        results: list[tuple | _CallError | None] = [None] * len(messages)
+        pending = len(messages)
+        while pending:
+            reply = self._receive(deadline)
+            index = serials.pop(reply.header.fields.get(HeaderFields.reply_serial, -1), None)
+            if index is None:
+                continue  # a signal, or a late reply to a call that already timed out
+            if reply.header.message_type == MessageType.error:
+                name = reply.header.fields.get(HeaderFields.error_name, "error")
+                results[index] = _CallError(f"{name}: {reply.body[0] if reply.body else ''}")
+            else:
+                results[index] = reply.body
+            pending -= 1
+        return results  # type: ignore[return-value]
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                select.select([], [self._sock], [], 0.05)
+                continue
+            view = view[sent:]
+
+    def _receive(self, deadline: float) -> Message:
+        while True:
+            message = self._parser.get_next_message()
+            if message is not None:
+                return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
+                raise TimeoutError("no D-Bus reply before the deadline")
+            data = self._sock.recv(65536)
+            if not data:
+                raise ConnectionResetError("D-Bus connection closed")
+            self._parser.add_data(data)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _method(ref: Ref, interface: str, method: str, signature: str | None = None, body: tuple = ()) -> Message:
+    bus, path = ref
+    return new_method_call(DBusAddress(path, bus, interface), method, signature, body)
+
+
+def _get_name(ref: Ref) -> Message:
+    return _method(ref, _PROPERTIES, "Get", "ss", (_ACCESSIBLE, "Name"))
+
+
+def _state_names(words: list[int] | tuple[int, ...]) -> frozenset[str]:
+    names = set()
+    for word_index, word in enumerate(words):
+        for bit in range(32):
+            if word & (1 << bit):
+                number = word_index * 32 + bit
+                names.add(STATE_NAMES[number] if number < len(STATE_NAMES) else f"state-{number}")
+    return frozenset(names)
+
+
+def _rect_from_extents(extents: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    x, y, width, height = extents
+    if width < 0 or height < 0:
+        return None  # "no extents" (Qt answers -1s for objects it cannot place)
+    return (x, y, x + width, y + height)
+
+
+def _same_box(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes overlap by at least half of each (a WM frame or a border may differ a bit)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return False
+    overlap = width * height
+    return overlap * 2 >= (a[2] - a[0]) * (a[3] - a[1]) and overlap * 2 >= (b[2] - b[0]) * (b[3] - b[1])
+
+
+def _contains(rect: tuple[int, int, int, int] | None, x: int, y: int) -> bool:
+    return rect is not None and rect[0] <= x < rect[2] and rect[1] <= y < rect[3]
+
+
+# ---- the AT-SPI backend ---------------------------------------------------------------------------
+
+
+class AtSpiAccessibility:
+    """AT-SPI over one D-Bus connection to the accessibility bus."""
+
+    available = True
+    reason: str | None = None
+
+    def __init__(self, bus: _DBusConnection, windows: Any, query_timeout: float = 0.5) -> None:
+        self._bus = bus
+        self._windows = windows  # X11Windows or NullWindows; used only under self._lock
+        self._query_timeout = query_timeout
+        self._lock = threading.Lock()
+        self._pid_of_bus: dict[str, int | None] = {}  # unique bus names are never reused
+        self._app_names: dict[str, str | None] = {}
+        self._skip_until: dict[str, float] = {}  # bus name -> monotonic time it timed out + penalty
+        self._last_focused: Ref | None = None
+
+    # ---- public queries -------------------------------------------------------------------
+
+    def element_at(self, x: int, y: int) -> ElementInfo | None:
+        """The deepest accessible element containing the screen point (x, y), or None."""
+        return self._guarded(lambda deadline: self._element_at(x, y, deadline))
+
+    def focused_element(self) -> ElementInfo | None:
+        """The element with keyboard focus in the active application, or None."""
+        return self._guarded(self._focused_element)
+
+    def close(self) -> None:
+        with self._lock:
+            self._bus.close()
+            self._windows.close()
+            self.available = False
+            self.reason = "closed"
+
+    # ---- query plumbing -------------------------------------------------------------------
+
+    def _guarded(self, query: Any) -> ElementInfo | None:
+        """Run a query under the lock and one deadline; any failure becomes None."""
+        start = time.monotonic()
+        if not self.available or not self._lock.acquire(timeout=self._query_timeout):
+            return None
+        try:
+            deadline = start + self._query_timeout
+            return query(deadline)
+        except (TimeoutError, _CallError, ValueError, IndexError, TypeError):
+            return None  # hung app (already put in the penalty box), vanished object, odd reply
+        except OSError as exc:
+            self.available = False
+            self.reason = f"connection to the AT-SPI bus lost: {exc}"
+            return None
+        finally:
+            self._lock.release()
+
+    def _call_app(self, messages: list[Message], deadline: float) -> list[tuple | _CallError]:
+        """A batch to one application; a timeout puts the application in the penalty box."""
+        bus_name = messages[0].header.fields[HeaderFields.destination]
+        if self._skip_until.get(bus_name, 0.0) > time.monotonic():
+            raise TimeoutError(f"{bus_name} did not answer recently")
+        try:
+            return self._bus.call_many(messages, deadline)
+        except TimeoutError:
+            self._skip_until[bus_name] = time.monotonic() + _PENALTY_S
+            raise
+
+    def _applications(self, deadline: float) -> list[Ref]:
+        return list(self._bus.call(_method((_REGISTRY, _ROOT_PATH), _ACCESSIBLE, "GetChildren"), deadline)[0])
+
+    def _pids(self, apps: list[Ref], deadline: float) -> None:
+        """Learn the unix pid behind each application's bus connection (cached per bus name)."""
+        unknown = [bus for bus, _ in apps if bus not in self._pid_of_bus]
+        if not unknown:
+            return
+        dbus = ("org.freedesktop.DBus", "/org/freedesktop/DBus")
+        calls = [_method(dbus, "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", (b,)) for b in unknown]
+        for bus, result in zip(unknown, self._bus.call_many(calls, deadline)):
+            self._pid_of_bus[bus] = None if isinstance(result, _CallError) else int(result[0])
+
+    def _app_for_pid(self, pid: int | None, deadline: float) -> Ref | None:
+        if pid is None:
+            return None
+        for refresh in (False, True):
+            if refresh or not self._pid_of_bus:
+                apps = self._applications(deadline)
+                self._pids(apps, deadline)
+                live = {bus for bus, _ in apps}
+                self._pid_of_bus = {b: p for b, p in self._pid_of_bus.items() if b in live}
+            for bus, known_pid in self._pid_of_bus.items():
+                if known_pid == pid:
+                    return (bus, _ROOT_PATH)
+        return None
+
+    def _window(self, method: str, *args: int) -> WindowInfo | None:
+        try:
+            return getattr(self._windows, method)(*args)
+        except Exception:  # the window layer is a hint; AT-SPI alone can still answer
+            return None
+
+    # ---- element at a point ---------------------------------------------------------------
+
+    def _element_at(self, x: int, y: int, deadline: float) -> ElementInfo | None:
+        window = self._window("window_at", x, y)
+        app = self._app_for_pid(window.pid if window else None, deadline)
+        apps = [app] if app is not None else self._applications(deadline)
+        frame = self._frame_at(apps, x, y, window, deadline)
+        if frame is None:
+            return None
+        node = frame
+        for _ in range(_MAX_DEPTH):
+            child = self._call_app(
+                [_method(node, _COMPONENT, "GetAccessibleAtPoint", "iiu", (x, y, _COORD_SCREEN))], deadline
+            )[0]
+            if isinstance(child, _CallError):
+                break  # no Component here: the node itself is the answer
+            child_ref = (str(child[0][0]), str(child[0][1]))
+            if child_ref[1] == _NULL_PATH or child_ref == node:
+                break
+            node = child_ref
+        return self._describe(node, deadline)
+
+    def _frame_at(
+        self, apps: list[Ref], x: int, y: int, window: WindowInfo | None, deadline: float
+    ) -> Ref | None:
+        """The showing top-level of these applications that contains the point.
+
+        With the X window under the point known, only a top-level covering roughly that window
+        counts: Qt leaves popup windows (menus, combo box lists) out of its tree, and the main
+        window below a popup must not be mistaken for it. Without one, the smallest top-level
+        containing the point wins (the one on top, in practice).
+        """
+        best: tuple[float, Ref] | None = None
+        for app in apps:
+            try:
+                frames = [tuple(f) for f in self._call_app([_method(app, _ACCESSIBLE, "GetChildren")], deadline)[0][0]]
+            except (TimeoutError, _CallError, IndexError):
+                if len(apps) == 1:
+                    raise
+                continue  # one broken application must not hide the others
+            if not frames:
+                continue
+            calls = [_method(f, _COMPONENT, "GetExtents", "u", (_COORD_SCREEN,)) for f in frames]
+            calls += [_method(f, _ACCESSIBLE, "GetState") for f in frames]
+            replies = self._call_app(calls, deadline)
+            for i, frame in enumerate(frames):
+                extents, state = replies[i], replies[len(frames) + i]
+                if isinstance(extents, _CallError) or isinstance(state, _CallError):
+                    continue
+                rect = _rect_from_extents(extents[0])
+                if not _contains(rect, x, y) or "showing" not in _state_names(state[0]):
+                    continue
+                assert rect is not None
+                if window is not None and window.rect is not None:
+                    if not _same_box(rect, window.rect):
+                        continue  # e.g. the main window under a popup menu that AT-SPI does not list
+                    score = float(sum(abs(a - b) for a, b in zip(rect, window.rect)))
+                else:
+                    score = float((rect[2] - rect[0]) * (rect[3] - rect[1]))
+                if best is None or score < best[0]:
+                    best = (score, (str(frame[0]), str(frame[1])))
+        return best[1] if best else None
+
+    # ---- focused element ------------------------------------------------------------------
+
+    def _focused_element(self, deadline: float) -> ElementInfo | None:
+        window = self._window("active_window")
+        app = self._app_for_pid(window.pid if window else None, deadline)
+        if app is None:
+            app = self._active_app(deadline)
+        if app is None:
+            return None
+        focused = self._still_focused(app, deadline) or self._find_focused(app, deadline)
+        self._last_focused = focused
+        return self._describe(focused, deadline) if focused else None
+
+    def _active_app(self, deadline: float) -> Ref | None:
+        """Without a window to go by: the application one of whose top-levels is "active"."""
+        for app in self._applications(deadline):
+            try:
+                frames = self._call_app([_method(app, _ACCESSIBLE, "GetChildren")], deadline)[0][0]
+                states = self._call_app([_method(tuple(f), _ACCESSIBLE, "GetState") for f in frames], deadline)
+            except (TimeoutError, _CallError, IndexError):
+                continue
+            if any(not isinstance(s, _CallError) and "active" in _state_names(s[0]) for s in states):
+                return app
+        return None
+
+    def _still_focused(self, app: Ref, deadline: float) -> Ref | None:
+        """The last answer, when it is in this application and still has focus (one round trip)."""
+        last = self._last_focused
+        if last is None or last[0] != app[0]:
+            return None
+        state = self._call_app([_method(last, _ACCESSIBLE, "GetState")], deadline)[0]
+        if isinstance(state, _CallError) or "focused" not in _state_names(state[0]):
+            return None
+        return last
+
+    def _find_focused(self, app: Ref, deadline: float) -> Ref | None:
+        """Breadth-first through showing objects, one batched round trip per level; deepest focused wins."""
+        level: list[Ref] = [app]
+        found: Ref | None = None
+        visited = 0
+        while level and visited < _FOCUS_NODE_CAP:
+            level = level[: _FOCUS_NODE_CAP - visited]
+            visited += len(level)
+            states = self._call_app([_method(n, _ACCESSIBLE, "GetState") for n in level], deadline)
+            names = [frozenset() if isinstance(s, _CallError) else _state_names(s[0]) for s in states]
+            focused_here = [n for n, s in zip(level, names) if "focused" in s]
+            if focused_here:
+                found = focused_here[0]
+                parents = [found]  # look below it only: a focused list may have a focused item
+            else:
+                parents = [n for n, s in zip(level, names) if "showing" in s and "manages-descendants" not in s]
+            if not parents:
+                break
+            counts = None
+            if focused_here and "manages-descendants" in names[level.index(found)]:
+                counts = self._call_app([_method(found, _PROPERTIES, "Get", "ss", (_ACCESSIBLE, "ChildCount"))], deadline)
+                if isinstance(counts[0], _CallError) or counts[0][0][1] > _MANAGED_CHILD_CAP:
+                    break
+            children = self._call_app([_method(p, _ACCESSIBLE, "GetChildren") for p in parents], deadline)
+            level = [(str(c[0]), str(c[1])) for r in children if not isinstance(r, _CallError) for c in r[0]]
+        return found
+
+    # ---- describing one element -----------------------------------------------------------
+
+    def _describe(self, ref: Ref, deadline: float) -> ElementInfo:
+        """Name, role, box, states and application of one object, in one batched round trip."""
+        bus_name = ref[0]
+        calls = [
+            _get_name(ref),
+            _method(ref, _ACCESSIBLE, "GetRole"),
+            _method(ref, _COMPONENT, "GetExtents", "u", (_COORD_SCREEN,)),
+            _method(ref, _ACCESSIBLE, "GetState"),
+        ]
+        need_app_name = bus_name not in self._app_names
+        if need_app_name:
+            calls.append(_get_name((bus_name, _ROOT_PATH)))
+        replies = self._call_app(calls, deadline)
+        name, role, extents, state = replies[:4]
+        if need_app_name:
+            app_name = replies[4]
+            self._app_names[bus_name] = None if isinstance(app_name, _CallError) else str(app_name[0][1])
+        role_name = self._role_name(ref, role, deadline)
+        return ElementInfo(
+            name=None if isinstance(name, _CallError) else str(name[0][1]),
+            role=role_name,
+            rect=None if isinstance(extents, _CallError) else _rect_from_extents(extents[0]),
+            application=self._app_names[bus_name],
+            states=frozenset() if isinstance(state, _CallError) else _state_names(state[0]),
+        )
+
+    def _role_name(self, ref: Ref, role: tuple | _CallError, deadline: float) -> str | None:
+        if not isinstance(role, _CallError):
+            number = int(role[0])
+            if 0 < number < len(ROLE_NAMES) and number != _ROLE_EXTENDED:
+                return ROLE_NAMES[number]
+        reply = self._call_app([_method(ref, _ACCESSIBLE, "GetRoleName")], deadline)[0]
+        return None if isinstance(reply, _CallError) else str(reply[0])
+
+
+# ---- finding and opening the accessibility bus ----------------------------------------------------
+
+
+def find_atspi_bus_address(env: Mapping[str, str], timeout: float = 1.0) -> str:
+    """The AT-SPI bus address: $AT_SPI_BUS_ADDRESS, org.a11y.Bus on the session bus, or the X root's
+    AT_SPI_BUS property. Raises AccessibilityUnavailable saying what was tried."""
+    if env.get("AT_SPI_BUS_ADDRESS"):
+        return env["AT_SPI_BUS_ADDRESS"]
+    tried: list[str] = []
+    session = env.get("DBUS_SESSION_BUS_ADDRESS")
+    if not session:
+        tried.append("no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
+    else:
+        try:
+            conn = _DBusConnection(session, timeout)
+            try:
+                a11y = DBusAddress("/org/a11y/bus", "org.a11y.Bus", "org.a11y.Bus")
+                return str(conn.call(new_method_call(a11y, "GetAddress"), time.monotonic() + timeout)[0])
+            finally:
+                conn.close()
+        except _CallError as exc:
+            tried.append(f"org.a11y.Bus does not answer on the session bus ({exc})")
+        except (OSError, TimeoutError, RuntimeError, ValueError) as exc:
+            tried.append(f"cannot reach the D-Bus session bus at {session!r} ({exc})")
+    display = env.get("DISPLAY")
+    if display:
+        address = _x_root_atspi_bus(display)
+        if address:
+            return address
+        tried.append(f"no AT_SPI_BUS property on the root window of {display}")
+    raise AccessibilityUnavailable("; ".join(tried))
+
+
+def _x_root_atspi_bus(display: str) -> str | None:
+    try:
+        from Xlib import X
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(display)
+    except Exception:
+        return None
+    try:
+        prop = conn.screen().root.get_full_property(conn.intern_atom("AT_SPI_BUS"), X.AnyPropertyType)
+        if prop is None or not prop.value:
+            return None
+        value = prop.value
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    except Exception:
+        return None
+    finally:
+        conn.close()
+
+
+def open_accessibility(
+    env: Mapping[str, str] | None = None, timeout: float = 1.0, query_timeout: float = 0.5
+) -> AtSpiAccessibility | NullAccessibility:
+    """The platform's accessibility backend, or a NullAccessibility with the reason. Never raises.
+
+    `timeout` bounds connecting; `query_timeout` bounds each element_at / focused_element call.
+    """
+    if sys.platform == "win32":
+        return NullAccessibility("UI Automation backend not implemented yet")
+    if sys.platform == "darwin":
+        return NullAccessibility("AX (macOS Accessibility API) backend not implemented yet")
+    env = os.environ if env is None else env
+    try:
+        address = find_atspi_bus_address(env, timeout)
+        bus = _DBusConnection(address, timeout)
+    except AccessibilityUnavailable as exc:
+        return NullAccessibility(str(exc))
+    except (OSError, TimeoutError, RuntimeError, ValueError, _CallError) as exc:
+        return NullAccessibility(f"cannot connect to the AT-SPI bus: {exc}")
+    try:
+        registry = _method((_REGISTRY, _ROOT_PATH), _ACCESSIBLE, "GetChildren")
+        bus.call(registry, time.monotonic() + timeout)
+    except (OSError, TimeoutError, _CallError) as exc:
+        bus.close()
+        return NullAccessibility(f"the AT-SPI registry does not answer: {exc}")
+    display = env.get("DISPLAY")
+    windows = open_windows(display) if display else NullWindows("no X display")
+    return AtSpiAccessibility(bus, windows, query_timeout)
