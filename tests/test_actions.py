@@ -235,7 +235,8 @@ def test_type_text_survives_any_text(text: str) -> None:
 @given(key)
 def test_normalize_key_is_idempotent(name: str) -> None:
     assert normalize_key(name) == name
-    assert normalize_key(name.upper()) == name or len(name) == 1
+    if len(name) > 1:  # named keys in any case; single characters may not survive upper() ("ß" -> "SS")
+        assert normalize_key(name.upper()) == name
 
 
 @settings(max_examples=500)
