@@ -23,8 +23,9 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from typing import Mapping
+from typing import IO, Mapping
 
 AT_SPI_BUS_LAUNCHER_PATHS = (
     "/usr/libexec/at-spi-bus-launcher",
@@ -105,6 +106,7 @@ class VirtualDisplay:
         self._procs: list[subprocess.Popen] = []
         self._started = False
         self._atexit_registered = False
+        self._xvfb_log: IO[bytes] | None = None
 
     # ----- lifecycle -----------------------------------------------------------------------------
 
@@ -133,6 +135,9 @@ class VirtualDisplay:
         procs, self._procs = self._procs, []
         for proc in reversed(procs):
             _end_process_group(proc)
+        if self._xvfb_log is not None:
+            self._xvfb_log.close()
+            self._xvfb_log = None
         self._started = False
 
     def __enter__(self) -> "VirtualDisplay":
@@ -161,10 +166,12 @@ class VirtualDisplay:
         ]
         if self.dpi:
             cmd += ["-dpi", str(self.dpi)]
+        # stderr to a file, not a pipe: nobody reads it while Xvfb runs, and a full pipe would block it
+        self._xvfb_log = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(
                 cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, start_new_session=True,
+                stderr=self._xvfb_log, start_new_session=True,
             )
         finally:
             os.close(write_fd)
@@ -174,7 +181,9 @@ class VirtualDisplay:
         finally:
             os.close(read_fd)
         if not number.strip().isdigit():
-            err = _drain(proc)
+            proc.poll()
+            self._xvfb_log.seek(0)
+            err = self._xvfb_log.read().decode(errors="replace")[-2000:]
             raise DisplayError(f"Xvfb did not report a display number (exit {proc.poll()}): {err}")
         self.display = f":{number.strip()}"
         self._wait_for_x(timeout)
@@ -302,13 +311,6 @@ def _read_line(fd: int, timeout: float) -> str:
             break
         data += chunk
     return data.decode(errors="replace").split("\n", 1)[0]
-
-
-def _drain(proc: subprocess.Popen) -> str:
-    """Whatever the process wrote to stderr, if it has exited."""
-    if proc.stderr is None or proc.poll() is None:
-        return ""
-    return proc.stderr.read().decode(errors="replace")[-2000:]
 
 
 def _end_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:

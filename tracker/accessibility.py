@@ -447,7 +447,7 @@ class AtSpiAccessibility:
             app = self._active_app(deadline)
         if app is None:
             return None
-        focused = self._still_focused(app, deadline) or self._find_focused(app, deadline)
+        focused = self._find_focused(app, deadline)
         self._last_focused = focused
         return self._describe(focused, deadline) if focused else None
 

@@ -46,7 +46,7 @@ class _SourceStep:
 def _find_jsonl(src: Path) -> Path:
     """The recording's JSONL: src itself, or the only *.jsonl in src (or in its events/ folder)."""
     if src.is_file():
-        return src
+        return src.with_suffix(".jsonl") if src.suffix.lower() == ".md" else src
     if not src.is_dir():
         raise PCTrackerImportError(f"{src} does not exist")
     candidates = sorted(src.glob("*.jsonl"))
