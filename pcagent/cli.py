@@ -10,7 +10,8 @@ from pcagent import __version__
 
 
 def _trace_check(args) -> int:
-    from tracker.trajectory import TrajectoryError, check_trajectory
+    from tracker.trajectory import TrajectoryError
+    from tracker.trajectory_check import check_trajectory
 
     try:
         problems = check_trajectory(Path(args.dir))

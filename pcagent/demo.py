@@ -19,7 +19,8 @@ from pathlib import Path
 from pcagent.record import default_out
 from pcagent.recorder_process import RecorderProcess
 from pcagent.virtual_display import DisplayError, VirtualDisplay
-from tracker.trajectory import check_trajectory, format_step_line, read_trajectory
+from tracker.trajectory import format_step_line, read_trajectory
+from tracker.trajectory_check import check_trajectory
 
 DEMO_TASK = "Enter the name Ada Lovelace, open Item 4, move the square, rename Item 2, scroll the list and save"
 
@@ -57,7 +58,7 @@ def _demonstrate(env: dict, widgets: dict) -> None:
     """What a person would do for DEMO_TASK, as real X input."""
     def click(name: str, button: int = 1, repeat: int = 1) -> None:
         x, y = _center(widgets[name])
-        _xdotool(env, "mousemove", "--sync", x, y, "click", "--repeat", repeat, "--delay", 80, button)
+        _xdotool(env, "mousemove", x, y, "click", "--repeat", repeat, "--delay", 80, button)
         time.sleep(0.7)  # longer than the double-click window: one action each
 
     click("name")
@@ -69,13 +70,13 @@ def _demonstrate(env: dict, widgets: dict) -> None:
     canvas = widgets["canvas"]
     x2, y2 = canvas[0] + 150, canvas[1] + 250
     steps = [f"mousemove {x1 + (x2 - x1) * i // 10} {y1 + (y2 - y1) * i // 10} sleep 0.02" for i in range(11)]
-    _xdotool(env, "mousemove", "--sync", x1, y1, "mousedown", 1, *" ".join(steps).split(), "mouseup", 1)
+    _xdotool(env, "mousemove", x1, y1, "mousedown", 1, *" ".join(steps).split(), "mouseup", 1)
     time.sleep(0.3)
     click("item_2", button=3)
     _xdotool(env, "key", "Down", "Down", "Return")  # the menu's second entry: Rename
     time.sleep(0.3)
     x, y = _center(widgets["items"])
-    _xdotool(env, "mousemove", "--sync", x, y, "click", "--repeat", 3, "--delay", 40, 5)
+    _xdotool(env, "mousemove", x, y, "click", "--repeat", 3, "--delay", 40, 5)
     time.sleep(0.3)
     click("save")
     _xdotool(env, "key", "ctrl+shift+F10")  # the recorder's finish hotkey

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from tracker.pctracker import PCTrackerImportError, import_pctracker, read_task_markdown
-from tracker.trajectory import check_trajectory, read_trajectory
+from tracker.trajectory import read_trajectory
+from tracker.trajectory_check import check_trajectory
 
 MARKDOWN = """# Free Task
 **Description:** rename "a, b.txt" to b.txt

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from pcagent.recorder_process import RecorderProcess
-from tracker.trajectory import check_trajectory, read_trajectory
+from tracker.trajectory import read_trajectory
+from tracker.trajectory_check import check_trajectory
 
 STOP, PAUSE, FINISH, FAIL = "ctrl+shift+F12", "ctrl+shift+F9", "ctrl+shift+F10", "ctrl+shift+F11"
 
@@ -283,3 +284,69 @@ def test_without_a_display_the_recorder_says_so(tmp_path):
     assert result.returncode == 1
     assert "no display" in result.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_two_monitors_one_desktop(launch_sample_app, tmp_path):
+    """Coordinates are on the whole virtual desktop; meta.json lists every monitor."""
+    from pcagent.virtual_display import VirtualDisplay
+    from tests.xdo import Xdo
+
+    with VirtualDisplay(screens=[(1280, 800), (1024, 768)], accessibility=False) as display:
+        app = launch_sample_app("--x", 1300, "--y", 40, display=display)
+        rec = RecorderProcess(tmp_path / "t", env=display.child_env()).start()
+        try:
+            save = app.center("save")
+            Xdo(display.child_env()).click(*save)
+            app.wait_for("button_clicked", name="Save")
+            rec.stop()
+        finally:
+            rec.kill()
+        trajectory = read_trajectory(rec.out)
+        assert [s.action for s in trajectory.steps] == [f"click ({save[0]}, {save[1]})"]
+        assert save[0] > 1280
+        assert [(s["left"], s["top"], s["width"], s["height"]) for s in trajectory.meta["screens"]] == [
+            (0, 0, 1280, 800), (1280, 0, 1024, 768)]
+        assert [s["primary"] for s in trajectory.meta["screens"]] == [True, False]
+        with Image.open(rec.out / trajectory.steps[0].screenshot) as image:
+            assert image.size == (2304, 800)
+
+
+def test_free_task_is_described_and_rated_at_the_end(sample_app, xdo, xdisplay, tmp_path):
+    """--free asks for the description and difficulty on the terminal after recording."""
+    import pty
+
+    out = tmp_path / "free"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pcagent", "record", "--free", "--out", str(out)],
+                            env=xdisplay.child_env(), stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+
+    def read_until(text, timeout=30):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text.encode() not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            try:
+                seen += os.read(leader, 4096)
+            except OSError:
+                break
+        return seen
+
+    try:
+        read_until("Recording to")
+        xdo.click(*sample_app.center("save"))
+        xdo.key(STOP)
+        read_until("Describe the task")
+        os.write(leader, b"Save the document\n")
+        read_until("Difficulty")
+        os.write(leader, b"easy\n")
+        assert proc.wait(30) == 0
+        read_until("Trajectory:")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+    meta = read_trajectory(out).meta
+    assert meta["task"] == {"mode": "free", "description": "Save the document", "difficulty": "easy"}
+    assert len(read_trajectory(out).steps) == 1

@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from tracker.trajectory import (
-    FORMAT_NAME, FORMAT_VERSION, Problem, Step, TrajectoryError, TrajectoryWriter, check_trajectory,
-    format_step_line, new_meta, read_trajectory,
+    FORMAT_NAME, FORMAT_VERSION, Problem, Step, TrajectoryError, TrajectoryWriter, format_step_line, new_meta,
+    read_trajectory,
 )
+from tracker.trajectory_check import check_trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 

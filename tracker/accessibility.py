@@ -12,19 +12,16 @@ serialised by a lock, and a caller that cannot get the lock in time gets None.
 from __future__ import annotations
 
 import os
-import select
-import socket
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-from jeepney import DBusAddress, Message, MessageType, Parser, new_method_call
-from jeepney.auth import BEGIN, Authenticator
-from jeepney.bus import get_connectable_addresses
+from jeepney import DBusAddress, Message, new_method_call
 from jeepney.low_level import HeaderFields
 
+from tracker.dbus_client import CallError, DBusConnection
 from tracker.windows import NullWindows, WindowInfo, open_windows
 
 __all__ = [
@@ -139,103 +136,6 @@ class NullAccessibility:
         pass
 
 
-# ---- a small blocking D-Bus client with deadlines and pipelining ----------------------------------
-
-
-class _CallError(Exception):
-    """A D-Bus error reply (unknown object, missing interface, ...)."""
-
-
-class _DBusConnection:
-    """One authenticated D-Bus connection; every wait is bounded by a deadline.
-
-    jeepney's own blocking connection sends Hello without a timeout and answers one call at a time;
-    this one bounds everything and can send a batch of calls before waiting for their replies.
-    """
-
-    def __init__(self, address: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._sock.settimeout(timeout)
-            self._sock.connect(next(get_connectable_addresses(address)))
-            auth = Authenticator()
-            for chunk in auth:
-                self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                self._sock.sendall(chunk)
-                data = self._sock.recv(1024)
-                if not data:
-                    raise ConnectionResetError("bus closed the connection during authentication")
-                auth.feed(data)
-            self._sock.sendall(BEGIN)
-            self._sock.setblocking(False)
-        except socket.timeout as exc:
-            self._sock.close()
-            raise TimeoutError(f"D-Bus authentication took over {timeout} s") from exc
-        except BaseException:
-            self._sock.close()
-            raise
-        self._parser = Parser()
-        self._serial = 0
-        bus = DBusAddress("/org/freedesktop/DBus", "org.freedesktop.DBus", "org.freedesktop.DBus")
-        self.unique_name = self.call(new_method_call(bus, "Hello"), deadline)[0]
-
-    def call(self, message: Message, deadline: float) -> tuple:
-        """Send one call and return its reply body; raises _CallError or TimeoutError."""
-        result = self.call_many([message], deadline)[0]
-        if isinstance(result, _CallError):
-            raise result
-        return result
-
-    def call_many(self, messages: list[Message], deadline: float) -> list[tuple | _CallError]:
-        """Send all calls at once, then collect every reply (one round trip for the batch)."""
-        serials: dict[int, int] = {}
-        for index, message in enumerate(messages):
-            self._serial += 1
-            serials[self._serial] = index
-            self._send(message.serialise(serial=self._serial))
-        results: list[tuple | _CallError | None] = [None] * len(messages)
-        pending = len(messages)
-        while pending:
-            reply = self._receive(deadline)
-            index = serials.pop(reply.header.fields.get(HeaderFields.reply_serial, -1), None)
-            if index is None:
-                continue  # a signal, or a late reply to a call that already timed out
-            if reply.header.message_type == MessageType.error:
-                name = reply.header.fields.get(HeaderFields.error_name, "error")
-                results[index] = _CallError(f"{name}: {reply.body[0] if reply.body else ''}")
-            else:
-                results[index] = reply.body
-            pending -= 1
-        return results  # type: ignore[return-value]
-
-    def _send(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                sent = self._sock.send(view)
-            except BlockingIOError:
-                select.select([], [self._sock], [], 0.05)
-                continue
-            view = view[sent:]
-
-    def _receive(self, deadline: float) -> Message:
-        while True:
-            message = self._parser.get_next_message()
-            if message is not None:
-                return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
-                raise TimeoutError("no D-Bus reply before the deadline")
-            data = self._sock.recv(65536)
-            if not data:
-                raise ConnectionResetError("D-Bus connection closed")
-            self._parser.add_data(data)
-
-    def close(self) -> None:
-        self._sock.close()
-
-
 def _method(ref: Ref, interface: str, method: str, signature: str | None = None, body: tuple = ()) -> Message:
     bus, path = ref
     return new_method_call(DBusAddress(path, bus, interface), method, signature, body)
@@ -285,7 +185,7 @@ class AtSpiAccessibility:
     available = True
     reason: str | None = None
 
-    def __init__(self, bus: _DBusConnection, windows: Any, query_timeout: float = 0.5) -> None:
+    def __init__(self, bus: DBusConnection, windows: Any, query_timeout: float = 0.5) -> None:
         self._bus = bus
         self._windows = windows  # X11Windows or NullWindows; used only under self._lock
         self._query_timeout = query_timeout
@@ -293,7 +193,6 @@ class AtSpiAccessibility:
         self._pid_of_bus: dict[str, int | None] = {}  # unique bus names are never reused
         self._app_names: dict[str, str | None] = {}
         self._skip_until: dict[str, float] = {}  # bus name -> monotonic time it timed out + penalty
-        self._last_focused: Ref | None = None
 
     # ---- public queries -------------------------------------------------------------------
 
@@ -322,7 +221,7 @@ class AtSpiAccessibility:
         try:
             deadline = start + self._query_timeout
             return query(deadline)
-        except (TimeoutError, _CallError, ValueError, IndexError, TypeError):
+        except (TimeoutError, CallError, ValueError, IndexError, TypeError):
             return None  # hung app (already put in the penalty box), vanished object, odd reply
         except OSError as exc:
             self.available = False
@@ -331,7 +230,7 @@ class AtSpiAccessibility:
         finally:
             self._lock.release()
 
-    def _call_app(self, messages: list[Message], deadline: float) -> list[tuple | _CallError]:
+    def _call_app(self, messages: list[Message], deadline: float) -> list[tuple | CallError]:
         """A batch to one application; a timeout puts the application in the penalty box."""
         bus_name = messages[0].header.fields[HeaderFields.destination]
         if self._skip_until.get(bus_name, 0.0) > time.monotonic():
@@ -353,7 +252,7 @@ class AtSpiAccessibility:
         dbus = ("org.freedesktop.DBus", "/org/freedesktop/DBus")
         calls = [_method(dbus, "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", (b,)) for b in unknown]
         for bus, result in zip(unknown, self._bus.call_many(calls, deadline)):
-            self._pid_of_bus[bus] = None if isinstance(result, _CallError) else int(result[0])
+            self._pid_of_bus[bus] = None if isinstance(result, CallError) else int(result[0])
 
     def _app_for_pid(self, pid: int | None, deadline: float) -> Ref | None:
         if pid is None:
@@ -389,7 +288,7 @@ class AtSpiAccessibility:
             child = self._call_app(
                 [_method(node, _COMPONENT, "GetAccessibleAtPoint", "iiu", (x, y, _COORD_SCREEN))], deadline
             )[0]
-            if isinstance(child, _CallError):
+            if isinstance(child, CallError):
                 break  # no Component here: the node itself is the answer
             child_ref = (str(child[0][0]), str(child[0][1]))
             if child_ref[1] == _NULL_PATH or child_ref == node:
@@ -411,7 +310,7 @@ class AtSpiAccessibility:
         for app in apps:
             try:
                 frames = [tuple(f) for f in self._call_app([_method(app, _ACCESSIBLE, "GetChildren")], deadline)[0][0]]
-            except (TimeoutError, _CallError, IndexError):
+            except (TimeoutError, CallError, IndexError):
                 if len(apps) == 1:
                     raise
                 continue  # one broken application must not hide the others
@@ -422,7 +321,7 @@ class AtSpiAccessibility:
             replies = self._call_app(calls, deadline)
             for i, frame in enumerate(frames):
                 extents, state = replies[i], replies[len(frames) + i]
-                if isinstance(extents, _CallError) or isinstance(state, _CallError):
+                if isinstance(extents, CallError) or isinstance(state, CallError):
                     continue
                 rect = _rect_from_extents(extents[0])
                 if not _contains(rect, x, y) or "showing" not in _state_names(state[0]):
@@ -447,8 +346,9 @@ class AtSpiAccessibility:
             app = self._active_app(deadline)
         if app is None:
             return None
+        # Always walk the tree, never trust the last answer's "focused" state: Qt leaves that state on a
+        # list's current item after focus has moved elsewhere.
         focused = self._find_focused(app, deadline)
-        self._last_focused = focused
         return self._describe(focused, deadline) if focused else None
 
     def _active_app(self, deadline: float) -> Ref | None:
@@ -457,21 +357,11 @@ class AtSpiAccessibility:
             try:
                 frames = self._call_app([_method(app, _ACCESSIBLE, "GetChildren")], deadline)[0][0]
                 states = self._call_app([_method(tuple(f), _ACCESSIBLE, "GetState") for f in frames], deadline)
-            except (TimeoutError, _CallError, IndexError):
+            except (TimeoutError, CallError, IndexError):
                 continue
-            if any(not isinstance(s, _CallError) and "active" in _state_names(s[0]) for s in states):
+            if any(not isinstance(s, CallError) and "active" in _state_names(s[0]) for s in states):
                 return app
         return None
-
-    def _still_focused(self, app: Ref, deadline: float) -> Ref | None:
-        """The last answer, when it is in this application and still has focus (one round trip)."""
-        last = self._last_focused
-        if last is None or last[0] != app[0]:
-            return None
-        state = self._call_app([_method(last, _ACCESSIBLE, "GetState")], deadline)[0]
-        if isinstance(state, _CallError) or "focused" not in _state_names(state[0]):
-            return None
-        return last
 
     def _find_focused(self, app: Ref, deadline: float) -> Ref | None:
         """Breadth-first through showing objects, one batched round trip per level; deepest focused wins."""
@@ -482,7 +372,7 @@ class AtSpiAccessibility:
             level = level[: _FOCUS_NODE_CAP - visited]
             visited += len(level)
             states = self._call_app([_method(n, _ACCESSIBLE, "GetState") for n in level], deadline)
-            names = [frozenset() if isinstance(s, _CallError) else _state_names(s[0]) for s in states]
+            names = [frozenset() if isinstance(s, CallError) else _state_names(s[0]) for s in states]
             focused_here = [n for n, s in zip(level, names) if "focused" in s]
             if focused_here:
                 found = focused_here[0]
@@ -494,10 +384,10 @@ class AtSpiAccessibility:
             counts = None
             if focused_here and "manages-descendants" in names[level.index(found)]:
                 counts = self._call_app([_method(found, _PROPERTIES, "Get", "ss", (_ACCESSIBLE, "ChildCount"))], deadline)
-                if isinstance(counts[0], _CallError) or counts[0][0][1] > _MANAGED_CHILD_CAP:
+                if isinstance(counts[0], CallError) or counts[0][0][1] > _MANAGED_CHILD_CAP:
                     break
             children = self._call_app([_method(p, _ACCESSIBLE, "GetChildren") for p in parents], deadline)
-            level = [(str(c[0]), str(c[1])) for r in children if not isinstance(r, _CallError) for c in r[0]]
+            level = [(str(c[0]), str(c[1])) for r in children if not isinstance(r, CallError) for c in r[0]]
         return found
 
     # ---- describing one element -----------------------------------------------------------
@@ -518,23 +408,23 @@ class AtSpiAccessibility:
         name, role, extents, state = replies[:4]
         if need_app_name:
             app_name = replies[4]
-            self._app_names[bus_name] = None if isinstance(app_name, _CallError) else str(app_name[0][1])
+            self._app_names[bus_name] = None if isinstance(app_name, CallError) else str(app_name[0][1])
         role_name = self._role_name(ref, role, deadline)
         return ElementInfo(
-            name=None if isinstance(name, _CallError) else str(name[0][1]),
+            name=None if isinstance(name, CallError) else str(name[0][1]),
             role=role_name,
-            rect=None if isinstance(extents, _CallError) else _rect_from_extents(extents[0]),
+            rect=None if isinstance(extents, CallError) else _rect_from_extents(extents[0]),
             application=self._app_names[bus_name],
-            states=frozenset() if isinstance(state, _CallError) else _state_names(state[0]),
+            states=frozenset() if isinstance(state, CallError) else _state_names(state[0]),
         )
 
-    def _role_name(self, ref: Ref, role: tuple | _CallError, deadline: float) -> str | None:
-        if not isinstance(role, _CallError):
+    def _role_name(self, ref: Ref, role: tuple | CallError, deadline: float) -> str | None:
+        if not isinstance(role, CallError):
             number = int(role[0])
             if 0 < number < len(ROLE_NAMES) and number != _ROLE_EXTENDED:
                 return ROLE_NAMES[number]
         reply = self._call_app([_method(ref, _ACCESSIBLE, "GetRoleName")], deadline)[0]
-        return None if isinstance(reply, _CallError) else str(reply[0])
+        return None if isinstance(reply, CallError) else str(reply[0])
 
 
 # ---- finding and opening the accessibility bus ----------------------------------------------------
@@ -551,13 +441,13 @@ def find_atspi_bus_address(env: Mapping[str, str], timeout: float = 1.0) -> str:
         tried.append("no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set)")
     else:
         try:
-            conn = _DBusConnection(session, timeout)
+            conn = DBusConnection(session, timeout)
             try:
                 a11y = DBusAddress("/org/a11y/bus", "org.a11y.Bus", "org.a11y.Bus")
                 return str(conn.call(new_method_call(a11y, "GetAddress"), time.monotonic() + timeout)[0])
             finally:
                 conn.close()
-        except _CallError as exc:
+        except CallError as exc:
             tried.append(f"org.a11y.Bus does not answer on the session bus ({exc})")
         except (OSError, TimeoutError, RuntimeError, ValueError) as exc:
             tried.append(f"cannot reach the D-Bus session bus at {session!r} ({exc})")
@@ -604,15 +494,15 @@ def open_accessibility(
     env = os.environ if env is None else env
     try:
         address = find_atspi_bus_address(env, timeout)
-        bus = _DBusConnection(address, timeout)
+        bus = DBusConnection(address, timeout)
     except AccessibilityUnavailable as exc:
         return NullAccessibility(str(exc))
-    except (OSError, TimeoutError, RuntimeError, ValueError, _CallError) as exc:
+    except (OSError, TimeoutError, RuntimeError, ValueError, CallError) as exc:
         return NullAccessibility(f"cannot connect to the AT-SPI bus: {exc}")
     try:
         registry = _method((_REGISTRY, _ROOT_PATH), _ACCESSIBLE, "GetChildren")
         bus.call(registry, time.monotonic() + timeout)
-    except (OSError, TimeoutError, _CallError) as exc:
+    except (OSError, TimeoutError, CallError) as exc:
         bus.close()
         return NullAccessibility(f"the AT-SPI registry does not answer: {exc}")
     display = env.get("DISPLAY")

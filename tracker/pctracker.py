@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tracker.actions import ActionError, format_action, parse_action
-from tracker.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta, png_problem
+from tracker.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.trajectory_check import png_problem
 
 __all__ = ["PCTrackerImportError", "import_pctracker", "read_task_markdown"]
 
