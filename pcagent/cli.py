@@ -9,6 +9,15 @@ from pathlib import Path
 from pcagent import __version__
 
 
+def print_steps(trajectory) -> None:
+    """One line per step, times relative to the first step."""
+    from tracker.trajectory import format_step_line
+
+    start = trajectory.steps[0].time if trajectory.steps else None
+    for step in trajectory.steps:
+        print(format_step_line(step, start))
+
+
 def _trace_check(args) -> int:
     from tracker.trajectory import TrajectoryError
     from tracker.trajectory_check import check_trajectory
@@ -27,7 +36,7 @@ def _trace_check(args) -> int:
 
 
 def _trace_show(args) -> int:
-    from tracker.trajectory import TrajectoryError, format_step_line, read_trajectory
+    from tracker.trajectory import TrajectoryError, read_trajectory
 
     try:
         trajectory = read_trajectory(Path(args.dir))
@@ -39,9 +48,7 @@ def _trace_show(args) -> int:
     print(f"Trajectory {trajectory.root}")
     print(f"  task: {task.get('description') or '(none)'}  [mode {task.get('mode')}]")
     print(f"  outcome: {meta.get('outcome')}   steps: {len(trajectory.steps)}")
-    start = trajectory.steps[0].time if trajectory.steps else None
-    for step in trajectory.steps:
-        print(format_step_line(step, start))
+    print_steps(trajectory)
     for problem in trajectory.problems:
         print(problem, file=sys.stderr)
     return 0

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pcagent.cli import print_steps
 from pcagent.record import default_out
 from pcagent.recorder_process import RecorderProcess
 from pcagent.virtual_display import DisplayError, VirtualDisplay
-from tracker.trajectory import format_step_line, read_trajectory
+from tracker.trajectory import read_trajectory
 from tracker.trajectory_check import check_trajectory
 
 DEMO_TASK = "Enter the name Ada Lovelace, open Item 4, move the square, rename Item 2, scroll the list and save"
@@ -114,9 +115,7 @@ def run_demo(args) -> int:
         return 1
     trajectory = read_trajectory(out)
     print(f"\nRecorded {len(trajectory.steps)} steps (outcome: {trajectory.meta.get('outcome')}):")
-    start = trajectory.steps[0].time if trajectory.steps else None
-    for step in trajectory.steps:
-        print(format_step_line(step, start))
+    print_steps(trajectory)
     errors = [p for p in check_trajectory(out) if p.severity == "error"]
     for problem in errors:
         print(problem, file=sys.stderr)

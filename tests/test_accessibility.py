@@ -1,4 +1,4 @@
-"""tracker.accessibility: AT-SPI over D-Bus against the real sample app on Xvfb, plus the Null answers."""
+"""grounding.accessibility: AT-SPI over D-Bus against the real sample app on Xvfb, plus the Null answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tracker.accessibility import (
+from grounding.accessibility import (
     ROLE_NAMES,
     STATE_NAMES,
     AtSpiAccessibility,

@@ -1,4 +1,4 @@
-"""tracker.windows on a real Xvfb display: the sample app's window, popups, a simulated WM frame."""
+"""grounding.windows on a real Xvfb display: the sample app's window, popups, a simulated WM frame."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tracker.windows import NullWindows, WindowInfo, X11Windows, open_windows
+from grounding.windows import NullWindows, WindowInfo, X11Windows, open_windows
 
 pytestmark = [pytest.mark.display, pytest.mark.timeout(120)]
 

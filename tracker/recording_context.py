@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tracker.accessibility import ElementInfo, open_accessibility
+from grounding.accessibility import ElementInfo, open_accessibility
 from tracker.input_events import InputEvent, KeyEvent
-from tracker.windows import WindowInfo, open_windows
+from grounding.windows import WindowInfo, open_windows
 
 PASSWORD_ROLES = {"password text"}
 

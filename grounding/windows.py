@@ -5,7 +5,7 @@ direct children of the root and carry WM_CLASS themselves. Under a reparenting W
 root is the WM's frame and the client window (the one with WM_CLASS / WM_STATE) sits inside it.
 
 `X11Windows` opens its own Xlib connection; use it from one thread at a time (python-xlib is not
-thread-safe), or guard it with a lock as `tracker.accessibility` does.
+thread-safe), or guard it with a lock as `grounding.accessibility` does.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from typing import Any, Mapping, Protocol
 from jeepney import DBusAddress, Message, new_method_call
 from jeepney.low_level import HeaderFields
 
-from tracker.dbus_client import CallError, DBusConnection
-from tracker.windows import NullWindows, WindowInfo, open_windows
+from grounding.dbus_client import CallError, DBusConnection
+from grounding.windows import NullWindows, WindowInfo, open_windows
 
 __all__ = [
     "ElementInfo",
