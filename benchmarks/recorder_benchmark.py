@@ -374,6 +374,7 @@ class Run:
     latency_actions: set[str] = field(default_factory=set)
     encode: dict = field(default_factory=dict)
     recorder_errors: str = ""
+    accessibility: str = ""
 
     @property
     def total_cpu(self) -> float:
@@ -519,6 +520,16 @@ def trajectory_bytes(out: Path, last_time: float) -> tuple[int, dict[str, int]]:
     return count, {"screenshots": screenshots, "pngs": len(inodes), "jsonl": jsonl, "meta": meta}
 
 
+def describe_accessibility(out: Path) -> str:
+    """Whether the recorder could use AT-SPI, and how many steps got an element."""
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8")).get("recorder", {})
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text(encoding="utf-8").splitlines()]
+    with_element = sum(1 for step in steps if step.get("element"))
+    available = meta.get("accessibility_available")
+    return f"{'on' if available else 'off (' + str(meta.get('accessibility_reason')) + ')'}, " \
+           f"{with_element}/{len(steps)} steps with an element"
+
+
 def encode_benchmark(display_name: str) -> dict:
     """Grab the current 1080p screen as the recorder does and PNG-encode it at several levels."""
     import mss
@@ -604,6 +615,11 @@ def one_run(scenario: str, with_recorder: bool, args, background: Path | None) -
                 if warnings:
                     run.recorder_errors += "\n".join(warnings)
                 run.steps, run.bytes = trajectory_bytes(out, session_end_wall)
+                run.accessibility = describe_accessibility(out)
+                if args.keep_trajectories:
+                    import shutil
+
+                    shutil.copytree(out, Path(args.keep_trajectories) / f"{scenario}-{time.strftime('%H%M%S')}")
                 run.encode = encode_benchmark(display.display)
         finally:
             if recorder is not None:
@@ -682,6 +698,8 @@ def report(runs: dict, args, info: dict, background_note: str) -> str:
         lambda b, r: f"+{100 * (r.total_cpu / r.wall_s - b.total_cpu / b.wall_s):.1f} pts")
     add("other load on the machine (cores)", lambda b: f"{b.other_load:.2f}", lambda r: f"{r.other_load:.2f}")
     add("steps recorded in the session", None, lambda r: str(r.steps))
+    add("accessibility (AT-SPI) in the recorder", None, lambda r: r.accessibility)
+    add("actions seen in the latency phase", None, lambda r: ", ".join(sorted(r.latency_actions)))
     add("PNG files (unique)", None, lambda r: str(r.bytes.get("pngs", 0)))
     add("**bytes on disk per step**", None,
         lambda r: f"**{sum(v for k, v in r.bytes.items() if k != 'pngs') / max(1, r.steps) / 1000:.1f} KB**")
@@ -735,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-other-load", type=float, default=0.2,
                         help="cores of outside load above which a run is repeated (default 0.2)")
     parser.add_argument("--keep-background", help="save the generated busy image here")
+    parser.add_argument("--keep-trajectories", help="copy the recorded trajectories into this folder")
     parser.add_argument("--show-background", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.show_background:
