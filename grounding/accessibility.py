@@ -90,6 +90,7 @@ class ElementInfo:
     rect: tuple[int, int, int, int] | None  # left, top, right, bottom in screen pixels, as reported
     application: str | None  # the AT-SPI application's name
     states: frozenset[str] = frozenset()  # e.g. {"focused", "editable"}
+    description: str | None = None  # the accessible description (a tooltip-like text), when listed
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for a trajectory step."""
@@ -115,6 +116,9 @@ class Accessibility(Protocol):
 
     def focused_element(self) -> ElementInfo | None: ...
 
+    def elements(self, near: tuple[int, int] | None = None, *, node_cap: int = 5000,
+                 timeout: float = 2.0) -> list[ElementInfo]: ...
+
     def close(self) -> None: ...
 
 
@@ -131,6 +135,10 @@ class NullAccessibility:
 
     def focused_element(self) -> ElementInfo | None:
         return None
+
+    def elements(self, near: tuple[int, int] | None = None, *, node_cap: int = 5000,
+                 timeout: float = 2.0) -> list[ElementInfo]:
+        return []
 
     def close(self) -> None:
         pass
@@ -203,6 +211,15 @@ class AtSpiAccessibility:
     def focused_element(self) -> ElementInfo | None:
         """The element with keyboard focus in the active application, or None."""
         return self._guarded(self._focused_element)
+
+    def elements(self, near: tuple[int, int] | None = None, *, node_cap: int = 5000,
+                 timeout: float = 2.0) -> list[ElementInfo]:
+        """The showing, named elements of the window under ``near`` (screen pixels) or of the active
+        window, breadth-first; at most ``node_cap`` nodes visited within ``timeout`` seconds (partial
+        on either). grounding.accessibility_tree.list_elements also says whether it is complete."""
+        from grounding.accessibility_tree import list_elements  # it builds on this module
+
+        return list_elements(self, near, node_cap=node_cap, timeout=timeout).elements
 
     def close(self) -> None:
         with self._lock:

@@ -37,7 +37,7 @@ class ModelProfile:
     output_convention: str | None = None  # for grounders; one of OUTPUT_CONVENTIONS
     device: str | None = None  # transformers: "cuda", "cpu", None = cuda when available
     providers: tuple[str, ...] = ()  # onnx: ("CUDAExecutionProvider", "CPUExecutionProvider")
-    extra_headers: dict[str, str] = field(default_factory=dict)
+    extra_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a token
     extra_body: dict = field(default_factory=dict)  # sent as-is to the server (e.g. top_k)
 
     def to_dict(self) -> dict:

@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         record.add_argument(f"--{command}-hotkey", metavar="KEYS", help=f"hotkey for {command}, e.g. ctrl+shift+f12")
     record.set_defaults(func=_record)
 
+    from pcagent import model_commands
+
+    model_commands.register(commands)
+
     trace = commands.add_parser("trace", help="inspect and convert trajectories")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")
     check = trace_commands.add_parser("check", help="validate a trajectory folder; exit 1 on errors")

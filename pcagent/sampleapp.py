@@ -20,6 +20,11 @@ each event is one JSON line ``{"t": time.time(), "event": NAME, ...}``, flushed 
   focus key is "hidden" and text "". A key that triggers the shortcut is logged as ``shortcut`` only.
 
 ``--layout moved`` places the same widgets elsewhere (buttons right, list left), for re-grounding.
+``--menus`` adds a menu bar (File Edit View Help) and an icon-only toolbar above the central widgets
+(``ready`` then also has "menu_file"..., "icon_save"...; events ``menu_shown`` {menu, actions: {text:
+rect}}, ``menu_action`` {menu, action}, ``tool_clicked`` {name}). ``--theme dark`` and ``--font-size PT``
+change the look; QT_SCALE_FACTOR is honoured. ``ready`` also carries ``texts`` {name: the text the
+widget shows in full} and ``scale`` (the device pixel ratio).
 Coordinates are physical pixels (logical times the device pixel ratio).
 """
 
@@ -32,11 +37,13 @@ import sys
 import time
 from typing import IO, Any
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QKeySequence, QMouseEvent, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QApplication, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu, QPushButton, QWidget,
 )
+
+from pcagent.sampleapp_widgets import WindowChrome, apply_theme, physical_point, physical_rect, visible_texts
 
 WINDOW_TITLE = "pcagent sample app"
 APP_NAME = "pcagent-sampleapp"
@@ -81,21 +88,6 @@ class EventLog:
         self.stream.flush()
         if status and self.status_label is not None:
             self.status_label.setText(status)
-
-
-def physical_rect(widget: QWidget, local: QRect | None = None) -> list[int]:
-    """Global [left, top, right, bottom] (right/bottom exclusive) of a widget or a rect in it."""
-    rect = local if local is not None else widget.rect()
-    ratio = widget.devicePixelRatioF()
-    top_left = widget.mapToGlobal(rect.topLeft())
-    return [round(top_left.x() * ratio), round(top_left.y() * ratio),
-            round((top_left.x() + rect.width()) * ratio), round((top_left.y() + rect.height()) * ratio)]
-
-
-def physical_point(widget: QWidget, global_pos: QPoint) -> list[int]:
-    """A global logical point as physical pixels."""
-    ratio = widget.devicePixelRatioF()
-    return [round(global_pos.x() * ratio), round(global_pos.y() * ratio)]
 
 
 def button_name(button: Qt.MouseButton) -> str:
@@ -231,7 +223,7 @@ class InputWatcher(QObject):
 class SampleWindow(QMainWindow):
     """The sample application's main window."""
 
-    def __init__(self, log: EventLog, layout: str = "default") -> None:
+    def __init__(self, log: EventLog, layout: str = "default", menus: bool = False) -> None:
         super().__init__()
         self.log = log
         self.ready_logged = False
@@ -294,6 +286,9 @@ class SampleWindow(QMainWindow):
             lambda: log.write("shortcut", "Shortcut ctrl+shift+t", keys="ctrl+shift+t"))
 
         self.apply_layout(layout)
+        # the menu bar and toolbar are opt-in: they push the central widgets down
+        self.chrome = WindowChrome(self, lambda event, status=None, **f: log.write(event, status, **f)) \
+            if menus else None
 
     def _add(self, widget: QWidget, object_name: str, accessible_name: str) -> Any:
         widget.setObjectName(object_name)
@@ -332,7 +327,18 @@ class SampleWindow(QMainWindow):
             item_rect = self.items.visualItemRect(self.items.item(row))
             if viewport.rect().contains(item_rect):
                 rects[f"item_{row}"] = physical_rect(viewport, item_rect)
+        if self.chrome is not None:
+            rects.update(self.chrome.rects())
         return rects
+
+    def widget_texts(self) -> dict[str, str]:
+        """The text each target shows in full: buttons, labels, menu titles, visible list items."""
+        texts = visible_texts(self.named)
+        texts.update({name: self.items.item(int(name[5:])).text()
+                      for name in self.widget_rects() if name.startswith("item_")})
+        if self.chrome is not None:
+            texts.update(self.chrome.texts())
+        return texts
 
     def paintEvent(self, event: object) -> None:
         super().paintEvent(event)
@@ -344,7 +350,8 @@ class SampleWindow(QMainWindow):
     def log_ready(self) -> None:
         """Log the ready event with every rectangle a test needs to aim at."""
         self.log.write("ready", "Ready", pid=os.getpid(), layout=self.property("layout_name"),
-                       window=physical_rect(self), widgets=self.widget_rects())
+                       window=physical_rect(self), widgets=self.widget_rects(), texts=self.widget_texts(),
+                       scale=self.devicePixelRatioF())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -354,7 +361,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--x", type=int, default=0)
     parser.add_argument("--y", type=int, default=0)
     parser.add_argument("--width", type=int, default=1000)
-    parser.add_argument("--height", type=int, default=700)
+    parser.add_argument("--height", type=int, default=700,
+                        help="window height; with --menus, the height below the menu bar and toolbar")
+    parser.add_argument("--menus", action="store_true", help="add a menu bar and an icon-only toolbar")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
+    parser.add_argument("--font-size", type=float, default=None, help="application font size in points")
     return parser.parse_args(argv)
 
 
@@ -364,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     stream: IO[str] = open(args.log, "a", encoding="utf-8") if args.log else sys.stdout
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName(APP_NAME)  # the name AT-SPI and window lists show
-    app.setStyle("Fusion")  # the same look everywhere, whatever the desktop theme
+    apply_theme(app, args.theme, args.font_size)
     log = EventLog(stream)
-    window = SampleWindow(log, args.layout)
+    window = SampleWindow(log, args.layout, menus=args.menus)
     window.setProperty("layout_name", args.layout)
     watcher = InputWatcher(log, window.password_field)  # keep a reference: Qt does not own it
     app.installEventFilter(watcher)
-    window.setGeometry(args.x, args.y, args.width, args.height)
+    # with --menus the window grows by the chrome's height, so the central area keeps its size
+    extra = window.chrome.extra_height() if window.chrome is not None else 0
+    window.setGeometry(args.x, args.y, args.width, args.height + extra)
     window.show()
     code = app.exec()
     if stream is not sys.stdout:

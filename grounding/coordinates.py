@@ -1,0 +1,219 @@
+"""The one place that maps model-space coordinates to screenshot pixels and back.
+
+A grounding model answers in its own coordinate space (its profile's `output_convention`,
+see models.profile.OUTPUT_CONVENTIONS):
+
+- ``molmo_percent``: percent of the image, ``<point x="12.5" y="40.1">``;
+- ``norm1000``: 0..1000 of the image (OS-Atlas, UI-TARS 1.0/2, Qwen2-VL);
+- ``absolute``: pixels of the image the model was given (Qwen2.5-VL) — which may be a resized
+  copy of the screenshot, so pass ``model_image_size``;
+- ``uitars_resized``: pixels of the factor-28 "smart resized" image the model's processor
+  made from the image it was given (UI-TARS 1.5).
+
+`parse_points` pulls the points out of the answer text (model space), `to_screen` maps one to
+a pixel of the screenshot, `from_screen` is the inverse. A point off the image is never
+returned: parse_points skips it where the range is known, to_screen raises CoordinateError.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterable
+
+__all__ = [
+    "CONVENTIONS", "CoordinateError", "UITARS_MIN_PIXELS", "UITARS_MAX_PIXELS",
+    "smart_resize", "model_frame_size", "to_screen", "from_screen", "parse_points",
+]
+
+CONVENTIONS = ("molmo_percent", "norm1000", "absolute", "uitars_resized")
+
+# UI-TARS' own constants (README_coordinates.md); Qwen2-VL's processor defaults differ (smart_resize's).
+UITARS_MIN_PIXELS = 100 * 28 * 28
+UITARS_MAX_PIXELS = 16384 * 28 * 28
+_MAX_RATIO = 200
+
+# How far outside the image a mapped point may land and still count as rounding (screen pixels).
+_ROUNDING_SLACK = 0.5
+
+Size = tuple[int, int]
+
+
+class CoordinateError(ValueError):
+    """A coordinate that cannot be a point of the image: NaN, off the image, unknown convention."""
+
+
+def smart_resize(width: int, height: int, factor: int = 28, min_pixels: int = 56 * 56,
+                 max_pixels: int = 14 * 14 * 4 * 1280) -> Size:
+    """The (width, height) a Qwen2-VL-style processor resizes an image to.
+
+    Both sides become multiples of ``factor``, the pixel count lands in [min_pixels, max_pixels]
+    and the aspect ratio is kept as closely as possible.
+    """
+    if width <= 0 or height <= 0:
+        raise CoordinateError(f"cannot resize a {width}x{height} image")
+    if max(width, height) / min(width, height) > _MAX_RATIO:
+        raise CoordinateError(f"aspect ratio of {width}x{height} is over {_MAX_RATIO}")
+    new_w = max(factor, round(width / factor) * factor)
+    new_h = max(factor, round(height / factor) * factor)
+    if new_w * new_h > max_pixels:
+        beta = math.sqrt(width * height / max_pixels)
+        new_w = max(factor, math.floor(width / beta / factor) * factor)
+        new_h = max(factor, math.floor(height / beta / factor) * factor)
+    elif new_w * new_h < min_pixels:
+        beta = math.sqrt(min_pixels / (width * height))
+        new_w = math.ceil(width * beta / factor) * factor
+        new_h = math.ceil(height * beta / factor) * factor
+    return new_w, new_h
+
+
+def model_frame_size(convention: str, image_size: Size, model_image_size: Size | None = None, *,
+                     min_pixels: int = UITARS_MIN_PIXELS, max_pixels: int = UITARS_MAX_PIXELS) -> tuple[float, float]:
+    """The extent of the model's coordinate space: what x and y reach at the image's far edges."""
+    sent = model_image_size or image_size
+    if convention == "molmo_percent":
+        return 100.0, 100.0
+    if convention == "norm1000":
+        return 1000.0, 1000.0
+    if convention == "absolute":
+        return float(sent[0]), float(sent[1])
+    if convention == "uitars_resized":
+        width, height = smart_resize(sent[0], sent[1], min_pixels=min_pixels, max_pixels=max_pixels)
+        return float(width), float(height)
+    raise CoordinateError(f"unknown output convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+
+
+def _check_size(size: Size, what: str) -> None:
+    if len(size) != 2 or size[0] <= 0 or size[1] <= 0:
+        raise CoordinateError(f"{what} must be a positive (width, height), got {size!r}")
+
+
+def to_screen(x: float, y: float, convention: str, image_size: Size, model_image_size: Size | None = None,
+              **resize_bounds: int) -> tuple[int, int]:
+    """A model-space point as a pixel of the screenshot of ``image_size``.
+
+    ``model_image_size``: the size of the (possibly resized) copy the model was shown.
+    ``resize_bounds``: min_pixels / max_pixels for ``uitars_resized`` (UI-TARS' by default).
+    Raises CoordinateError for NaN/infinite values and points off the image beyond rounding.
+    """
+    _check_size(image_size, "image_size")
+    if model_image_size is not None:
+        _check_size(model_image_size, "model_image_size")
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise CoordinateError(f"not a finite point: ({x}, {y})")
+    frame_w, frame_h = model_frame_size(convention, image_size, model_image_size, **resize_bounds)
+    width, height = image_size
+    px, py = x / frame_w * width, y / frame_h * height
+    if not (-_ROUNDING_SLACK <= px <= width + _ROUNDING_SLACK and -_ROUNDING_SLACK <= py <= height + _ROUNDING_SLACK):
+        raise CoordinateError(f"({x:g}, {y:g}) in {convention} lies off the {width}x{height} image")
+    # the far edge (100 %, 1000, the full width) is the last pixel, not one past it
+    return min(max(round(px), 0), width - 1), min(max(round(py), 0), height - 1)
+
+
+def from_screen(px: float, py: float, convention: str, image_size: Size, model_image_size: Size | None = None,
+                **resize_bounds: int) -> tuple[float, float]:
+    """A screenshot pixel in the model's coordinate space (the inverse of `to_screen`)."""
+    _check_size(image_size, "image_size")
+    if not (math.isfinite(px) and math.isfinite(py)):
+        raise CoordinateError(f"not a finite point: ({px}, {py})")
+    width, height = image_size
+    if not (0 <= px < width and 0 <= py < height):
+        raise CoordinateError(f"({px:g}, {py:g}) lies off the {width}x{height} image")
+    frame_w, frame_h = model_frame_size(convention, image_size, model_image_size, **resize_bounds)
+    return px / width * frame_w, py / height * frame_h
+
+
+# ---- parsing model answers ------------------------------------------------------------------------
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_SEP = r"\s*[,\s]\s*"  # "12,40", "12, 40", "12 40"
+
+# Tried in this order; each match is blanked out so later (looser) patterns do not count it again.
+_PATTERNS: list[tuple[str, re.Pattern]] = [
+    # Molmo: <point x="12.5" y="40" alt="...">  /  <points x1="1" y1="2" x2="3" y2="4" ...>
+    ("molmo", re.compile(r"<points?\s+([^>]*)>", re.I)),
+    # UI-TARS 1.5+/2: <point>235 512</point>, <bbox>x1 y1 x2 y2</bbox>
+    ("tag_point", re.compile(rf"<point>\s*\(?\s*({_NUM}){_SEP}({_NUM})\s*\)?\s*</point>", re.I)),
+    ("tag_box", re.compile(rf"<bbox>\s*({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})\s*</bbox>", re.I)),
+    # Qwen2-VL / OS-Atlas / UI-TARS: <|box_start|>(x1,y1),(x2,y2)<|box_end|> — also with the special
+    # tokens stripped by the server: (x1,y1),(x2,y2)
+    ("pair_box", re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")),
+    # [x1, y1, x2, y2] / (x1, y1, x2, y2): a box, its centre is the point
+    ("box4", re.compile(rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*,\s*({_NUM})\s*[\])]")),
+    # (x, y) / [x, y] — also inside start_box='(x,y)' and <|box_start|>(x,y)<|box_end|>
+    ("pair", re.compile(rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]")),
+    # {"x": 12, "y": 40} / x=12, y=40
+    ("keyed", re.compile(rf"""(?<![A-Za-z0-9_])["']?x["']?\s*[:=]\s*["']?({_NUM})["']?\s*[,;]?\s*"""
+                         rf"""["']?y["']?\s*[:=]\s*["']?({_NUM})""", re.I)),
+]
+_ATTR = re.compile(rf"""\b([xy]\d*)\s*=\s*["']?({_NUM})\s*%?["']?""", re.I)
+
+
+def _molmo_points(attributes: str) -> list[tuple[float, float]]:
+    """Points from the attributes of a Molmo <point>/<points> tag: x/y or x1/y1, x2/y2, ..."""
+    values = {key.lower(): float(value) for key, value in _ATTR.findall(attributes)}
+    if "x" in values and "y" in values:
+        return [(values["x"], values["y"])]
+    points = []
+    index = 1
+    while f"x{index}" in values and f"y{index}" in values:
+        points.append((values[f"x{index}"], values[f"y{index}"]))
+        index += 1
+    return points
+
+
+def _points_of(kind: str, groups: tuple[str, ...]) -> list[tuple[float, float]]:
+    if kind == "molmo":
+        return _molmo_points(groups[0])
+    numbers = [float(g) for g in groups]
+    if len(numbers) == 4:  # a box: its centre
+        x1, y1, x2, y2 = numbers
+        return [((x1 + x2) / 2, (y1 + y2) / 2)]
+    return [(numbers[0], numbers[1])]
+
+
+def _in_range(point: tuple[float, float], convention: str | None) -> bool:
+    """Finite, not negative beyond rounding, and within the convention's range where it is fixed."""
+    x, y = point
+    if not (math.isfinite(x) and math.isfinite(y)) or x < -_ROUNDING_SLACK or y < -_ROUNDING_SLACK:
+        return False
+    limit = {"molmo_percent": 100.0, "norm1000": 1000.0}.get(convention or "")
+    return limit is None or (x <= limit + _ROUNDING_SLACK and y <= limit + _ROUNDING_SLACK)
+
+
+def parse_points(text: str, convention: str | None = None) -> list[tuple[float, float]]:
+    """Every point in a model's answer, in model space, in the order they appear.
+
+    Understands Molmo ``<point x=".." y="..">`` / ``<points x1=.. y1=..>``, ``(x, y)``, ``[x, y]``,
+    ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``, UI-TARS ``click(start_box='(x,y)')`` and
+    ``<point>x y</point>``, boxes ``[x1, y1, x2, y2]`` (their centre) and ``{"x": .., "y": ..}``.
+    Points that cannot be on the image (NaN, negative, over 100 % / 1000) are skipped.
+    """
+    if convention is not None and convention not in CONVENTIONS:
+        raise CoordinateError(f"unknown output convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+    if not isinstance(text, str) or not text:
+        return []
+    remaining = text
+    found: list[tuple[int, tuple[float, float]]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(remaining):
+            try:
+                points = _points_of(kind, match.groups())
+            except (ValueError, OverflowError):
+                points = []
+            found.extend((match.start(), p) for p in points)
+        remaining = pattern.sub(lambda m: " " * len(m.group(0)), remaining)
+    found.sort(key=lambda item: item[0])
+    return [p for _, p in found if _in_range(p, convention)]
+
+
+def median_point(points: Iterable[tuple[float, float]]) -> tuple[float, float]:
+    """The component-wise median of some points (for picking among sampled answers)."""
+    xs = sorted(p[0] for p in points)
+    ys = sorted(p[1] for p in points)
+    if not xs:
+        raise CoordinateError("no points")
+    mid = len(xs) // 2
+    if len(xs) % 2:
+        return xs[mid], ys[mid]
+    return (xs[mid - 1] + xs[mid]) / 2, (ys[mid - 1] + ys[mid]) / 2

@@ -1,0 +1,100 @@
+"""Images on their way to and from a model: fit a pixel budget, encode as data URLs, decode bytes.
+
+`fit_to_pixels` is the only place in models/ that resizes; it returns the scale it applied so that a
+caller (grounding.coordinates) can map points on the model's image back to the screen.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_FORMATS = ("png", "jpeg")
+
+
+class UnreadableImageError(ValueError):
+    """Bytes (or a data URL) that are not an image Pillow can read."""
+
+
+def fit_to_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, float]:
+    """Shrink `image` to at most `max_pixels` pixels, keeping its aspect ratio; never upscale.
+
+    Returns (image, scale): scale is new_width / old_width (1.0 and the same image object when it
+    already fits); the height scale matches it to within one pixel of rounding. Each side keeps at
+    least one pixel, so a 1 x 100000 strip may end up slightly over a tiny budget.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
+    width, height = image.size
+    if width * height <= max_pixels:
+        return image, 1.0
+    scale = math.sqrt(max_pixels / (width * height))
+    # floor, not round: rounding both sides up could overshoot the budget
+    new_width = max(1, math.floor(width * scale))
+    new_height = max(1, math.floor(height * scale))
+    # reducing_gap: shrink by whole factors first; much faster on 4K screenshots, same result to the eye
+    resized = image.resize((new_width, new_height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return resized, new_width / width
+
+
+def _normalise_format(fmt: str) -> str:
+    fmt = fmt.lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt not in IMAGE_FORMATS:
+        raise ValueError(f"image format must be one of {IMAGE_FORMATS}, got {fmt!r}")
+    return fmt
+
+
+def _for_format(image: Image.Image, fmt: str) -> Image.Image:
+    """Convert to a mode the format can store (JPEG has no alpha: flatten onto white)."""
+    if fmt == "jpeg":
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            return flat
+        return image if image.mode in ("RGB", "L") else image.convert("RGB")
+    if image.mode in ("RGB", "RGBA", "L", "LA", "P", "1", "I", "I;16"):
+        return image
+    return image.convert("RGBA" if "A" in image.getbands() else "RGB")
+
+
+def to_data_url(image: Image.Image, fmt: str = "png", quality: int = 90) -> str:
+    """`data:image/png;base64,...` (or image/jpeg at `quality`) for an OpenAI `image_url` part."""
+    fmt = _normalise_format(fmt)
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        _for_format(image, fmt).save(buffer, format="JPEG", quality=quality)
+    else:
+        _for_format(image, fmt).save(buffer, format="PNG")
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"data:image/{fmt};base64,{encoded}"
+
+
+def image_from_bytes(data: bytes) -> Image.Image:
+    """Decode image bytes fully (so a truncated file fails here, not later); raise UnreadableImageError."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        head = bytes(data[:16])
+        raise UnreadableImageError(
+            f"not a readable image ({len(data)} bytes starting {head!r}): {exc}") from exc
+    return image
+
+
+def image_from_data_url(url: str) -> Image.Image:
+    """Decode a `data:image/...;base64,...` URL (what `to_data_url` makes and servers receive)."""
+    prefix, sep, payload = url.partition(",")
+    if not sep or not prefix.startswith("data:image/") or not prefix.endswith(";base64"):
+        raise UnreadableImageError(f"not a base64 image data URL: {url[:40]!r}...")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UnreadableImageError(f"data URL payload is not valid base64: {exc}") from exc
+    return image_from_bytes(data)
