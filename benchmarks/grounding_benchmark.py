@@ -107,7 +107,7 @@ def center(rect: list[int]) -> tuple[int, int]:
     return (rect[0] + rect[2]) // 2, (rect[1] + rect[3]) // 2
 
 
-def measure(repeats: int) -> dict:
+def measure(repeats: int, verbose: bool = False) -> dict:
     results: dict = {"repeats": repeats}
     engine = RapidOcrEngine()
     with VirtualDisplay(WIDTH, HEIGHT, accessibility=False) as display, \
@@ -156,8 +156,9 @@ def measure(repeats: int) -> dict:
                     fractions.append(changed)
                     ocr_fractions.append((cache.stats.pixels_ocr - pixels_before) / (WIDTH * HEIGHT))
                     found &= result.found and result.details.get("ocr_mode") == "partial"
-                    if os.environ.get("BENCH_DEBUG"):
-                        print(name, target, result.found, result.reason, result.details, cache.stats.last_regions, changed)
+                    if verbose:
+                        print(f"{name}: {target} found={result.found} {result.latency_s:.3f} s "
+                              f"regions={cache.stats.last_regions} changed={changed:.4%}", flush=True)
                     screen = new
                 results[name] = {"median_s": statistics.median(times), "changed": statistics.median(fractions),
                                  "ocr_share": statistics.median(ocr_fractions), "found": found,
@@ -184,7 +185,7 @@ def render(results: dict) -> tuple[str, str]:
     header = ("case", "median s", "pixels changed", "pixels OCR'd", "ratio to full", "found")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, seconds, changed, share, ratio, found in rows:
-        lines.append(f"| {label} | {seconds:.3f} | {changed:.2%} | {share:.2%} | {ratio:.3f} | {found} |")
+        lines.append(f"| {label} | {seconds:.3f} | {changed:.3%} | {share:.2%} | {ratio:.3f} | {found} |")
     table = "\n".join(lines)
     goal = max(results["typing"]["median_s"], results["click"]["median_s"]) / full
     verdict = f"small-step ratio {goal:.3f} (goal <= 0.25): {'met' if goal <= 0.25 else 'NOT met'}"
@@ -218,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--verbose", action="store_true", help="print every step")
     args = parser.parse_args(argv)
-    results = measure(max(1, args.repeats))
+    results = measure(max(1, args.repeats), args.verbose)
     table, section = render(results)
     print(table)
     if not args.no_write:

@@ -88,7 +88,7 @@ class RapidOcrEngine:
 
     def __init__(self, params: dict | None = None) -> None:
         self.params = {
-            "Global.log_level": "warning",
+            "Global.log_level": "error",  # "nothing detected" in a crop is normal, not a warning
             "Global.use_cls": False,  # screens are upright: the 180-degree classifier only costs time
             "Global.max_side_len": 8192,
             "Global.min_side_len": 16,

@@ -7,6 +7,7 @@ checked); the menu-bar and position cases use small PIL-rendered images. OCR tak
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -182,7 +183,7 @@ def test_not_found_is_an_explicit_answer(engine) -> None:
     result = grounder.ground(image, 'click the "Frobnicate" button')
     assert not result.found and result.point is None and result.box is None and result.confidence == 0.0
     assert "frobnicate" in result.reason and result.candidates  # the closest texts, for the log
-    assert result.to_dict()["found"] is False
+    assert json.loads(json.dumps(result.to_dict()))["found"] is False
     blank = grounder.ground(Image.new("RGB", (300, 200), "white"), "click OK")
     assert not blank.found and blank.reason == "no text found on the screen"
 
