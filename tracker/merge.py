@@ -125,6 +125,20 @@ class ActionMerger:
             self._scroll(event, frame, out)
         return out
 
+    def starts_action(self, event: InputEvent) -> bool:
+        """Whether `event` is the first sign of a person acting: a button press, a wheel
+        notch, or a key press that is neither a lone modifier nor a control hotkey."""
+        if self.paused:
+            return False
+        if isinstance(event, MouseButtonEvent):
+            return event.pressed
+        if isinstance(event, ScrollEvent):
+            return True
+        if not event.pressed or event.modifier or event.key == "caps_lock":
+            return False
+        name = self._key_name(event)
+        return (frozenset(self.modifiers - {"alt_gr"}), name) not in self.config.control_hotkeys
+
     def tick(self, now: float, frame: Any = None) -> list[MergedAction]:
         """Let time pass: expire the double-click window, emit `wait` after idling."""
         out: list[MergedAction] = []

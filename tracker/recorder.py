@@ -20,15 +20,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from tracker import actions
 from tracker.capture import CaptureUnavailable, Frame, FrameRing, describe_screens
-from tracker.input_events import InputEvent, KeyEvent
+from tracker.injection import InjectionLedger
+from tracker.input_events import InputEvent
 from tracker.input_listener import InputListener, InputUnavailable
 from tracker.merge import ActionMerger, Control, MergeConfig, MergedAction, parse_hotkey_spec
 from tracker.recording_context import ContextProvider, StepContext
-from tracker.trajectory import Step, TrajectoryWriter, new_meta
+from tracker.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
 
 DEFAULT_HOTKEYS = {
     "pause": "ctrl+shift+f9",
@@ -82,7 +83,15 @@ class Recorder:
     def __init__(self, out: Path | str, *, task: dict | None = None,
                  config: RecorderConfig | None = None,
                  on_step: Callable[[Step], None] | None = None,
-                 on_status: Callable[[str], None] | None = None) -> None:
+                 on_status: Callable[[str], None] | None = None,
+                 writer: TrajectoryWriter | None = None,
+                 ledger: InjectionLedger | None = None,
+                 on_human_input: Callable[[InputEvent], None] | None = None,
+                 on_control: Callable[[str], bool] | None = None) -> None:
+        """With `writer`, human steps go into a trajectory someone else owns (an agent run):
+        the recorder neither creates nor closes it. `ledger` claims the agent's own injected
+        input; `on_human_input` hears the first raw event of each human action as it happens;
+        `on_control` may take a control hotkey over (return True) instead of the recorder."""
         self.out = Path(out)
         self.task = task or {"mode": "none"}
         self.config = config or RecorderConfig()
@@ -97,7 +106,11 @@ class Recorder:
         self._stopped = threading.Event()
         self._ring = FrameRing(fps=self.config.fps)
         self._listener = InputListener(self._events)
-        self._writer: TrajectoryWriter | None = None
+        self._writer: TrajectoryWriter | None = writer
+        self._owns_writer = writer is None
+        self._ledger = ledger
+        self.on_human_input = on_human_input
+        self.on_control = on_control
         self._threads: list[threading.Thread] = []
         self._context: ContextProvider | None = None
         self._wall_offset = time.time() - time.monotonic()
@@ -122,12 +135,13 @@ class Recorder:
             self._ring.start()
         except CaptureUnavailable as exc:
             raise RecorderError(str(exc)) from exc
-        meta = new_meta(task=self.task, screens=screens, recorder=self.config.settings())
-        try:
-            self._writer = TrajectoryWriter(self.out, meta)
-        except (OSError, FileExistsError) as exc:
-            self._ring.stop()
-            raise RecorderError(f"cannot write the trajectory to {self.out}: {exc}") from exc
+        if self._owns_writer:
+            meta = new_meta(task=self.task, screens=screens, recorder=self.config.settings())
+            try:
+                self._writer = TrajectoryWriter(self.out, meta)
+            except (OSError, TrajectoryError) as exc:
+                self._ring.stop()
+                raise RecorderError(f"cannot write the trajectory to {self.out}: {exc}") from exc
         started = threading.Event()
         self._threads = [
             threading.Thread(target=self._process, args=(started,), name="pcagent-merge", daemon=True),
@@ -169,9 +183,12 @@ class Recorder:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads = []
+        if self._ring.error:
+            self.errors.append(str(self._ring.error))
         if self._writer is not None:
-            if self._ring.error:
-                self.errors.append(str(self._ring.error))
+            if not self._owns_writer:
+                self._writer = None
+                return self.out
             self._writer.update_meta(recorder={
                 **self.config.settings(),
                 "accessibility_available": self.accessibility_available,
@@ -202,7 +219,9 @@ class Recorder:
                 out: list = []
                 if isinstance(item, Control):
                     out = [item]
-                elif item is not False:
+                elif item is not False and not (self._ledger and self._ledger.claim(item)):
+                    if self.on_human_input and merger.starts_action(item):
+                        self.on_human_input(item)
                     out = merger.feed(item, self._ring.before(item.t))
                 out += merger.tick(time.monotonic(), self._ring.latest())
                 for result in out:
@@ -222,6 +241,8 @@ class Recorder:
 
     def _control(self, control: Control, merger: ActionMerger) -> bool:
         """Apply a control; True when the recording ends."""
+        if self.on_control and self.on_control(control.command):
+            return False
         if control.command == "pause":
             if merger.paused:
                 merger.resume(time.monotonic())
@@ -260,27 +281,31 @@ class Recorder:
             self.steps_excluded += 1
             return
         writer = self._writer
-        index = writer.next_index
         action, extra = merged.action, {}
         if action.kind == "type_text" and context and context.password:
             action, extra["redacted"] = actions.type_text(REDACTED_TEXT), "password"
-        step = Step(
-            index=index, time=round(merged.t + self._wall_offset, 3), actor="human",
-            action=actions.format_action(action), screenshot=self._screenshot(index, merged.frame),
-            pointer=merged.pointer,
-            element=context.element_dict() if context else None,
-            window=context.window_dict() if context else None,
-            extra=extra,
-        )
-        writer.append_step(step)
+        frame = merged.frame
+        png = None
+        if frame is not None and not (self._last_shot and self._last_shot[0] is frame):
+            png = frame.to_png(self.config.png_compress_level)  # outside the slot: the slow part
+        with writer.step_slot() as index:
+            step = Step(
+                index=index, time=round(merged.t + self._wall_offset, 3), actor="human",
+                action=actions.format_action(action), screenshot=self._screenshot(index, frame, png),
+                pointer=merged.pointer,
+                element=context.element_dict() if context else None,
+                window=context.window_dict() if context else None,
+                extra=extra,
+            )
+            writer.append_step(step)
         self.steps_written += 1
         if self.on_step:
             self.on_step(step)
 
-    def _screenshot(self, index: int, frame: Frame | None) -> str | None:
+    def _screenshot(self, index: int, frame: Frame | None, png: bytes | None) -> str | None:
         if frame is None:
             return None
-        if self._last_shot and self._last_shot[0] is frame:
+        if png is None and self._last_shot and self._last_shot[0] is frame:
             # The same frame as the step before (fast input): link, don't encode again.
             relative = f"screenshots/{index:06d}.png"
             try:
@@ -288,6 +313,6 @@ class Recorder:
             except OSError:
                 shutil.copyfile(self._writer.root / self._last_shot[1], self._writer.root / relative)
             return relative
-        relative = self._writer.save_screenshot(index, frame.to_png(self.config.png_compress_level))
+        relative = self._writer.save_screenshot(index, png)
         self._last_shot = (frame, relative)
         return relative

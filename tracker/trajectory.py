@@ -20,10 +20,11 @@ import re
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tracker.actions import Action, ActionError, format_action, parse_action
 
@@ -239,6 +240,7 @@ class TrajectoryWriter:
         self.root = Path(root)
         self._sync = fsync
         self._lock = threading.Lock()
+        self._slot = threading.Lock()  # held from choosing an index to appending its step
         self._closed = False
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, not {type(meta).__name__}")
@@ -293,6 +295,16 @@ class TrajectoryWriter:
             if self._sync:
                 os.fsync(self._steps.fileno())
             self.next_index += 1
+
+    @contextmanager
+    def step_slot(self) -> Iterator[int]:
+        """The next step's index, reserved until the block ends; for writers on several threads.
+
+        Inside the block, save the step's screenshot under that index and append the step:
+        ``with writer.step_slot() as i: path = writer.save_screenshot(i, png); writer.append_step(...)``.
+        """
+        with self._slot:
+            yield self.next_index
 
     def update_meta(self, **fields: Any) -> None:
         """Set top-level meta.json fields and rewrite it atomically."""
