@@ -32,16 +32,15 @@ from typing import Any, Iterable, Protocol
 from models.base import Message, VisionLanguageModel
 from models.errors import ModelError
 from pcagent.agent_types import Proposal
-from tracker.actions import Action, ActionError, normalize_key
+from tracker.actions import ActionError, normalize_key
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["RISKS", "RULES", "GuardConfigError", "GuardAssessment", "GuardRules", "GuardModel", "ModelVerdict",
-           "ActionGuard", "Guard",
-           "looks_like_secret", "parse_hotkey"]
+__all__ = ["RISKS", "RULES", "Guard", "GuardConfigError", "GuardAssessment", "GuardRules", "GuardModel",
+           "ModelVerdict", "ActionGuard", "looks_like_secret", "parse_hotkey"]
 
 RISKS = ("never", "maybe", "always")
 RULES = ("password_field", "secret_text", "hotkeys", "click_words", "delete_key", "typed_newline")
@@ -80,7 +79,7 @@ _SECRET_PATTERNS = (
     ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_\-]{16,}")),
     ("a PEM key or certificate", re.compile(r"-----BEGIN [A-Z0-9 ]+-----")),
 )
-_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=]{24,}")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-+=]{24,}")  # "/" and "." split tokens: paths and URLs are not keys
 _CARD_CANDIDATE = re.compile(r"(?<![\d])\d(?:[ \-]?\d){12,18}(?![\d])")
 _PASSWORD_ROLES = ("password",)  # AT-SPI "password text", UIA "Edit" with IsPassword -> "password"
 
@@ -121,6 +120,19 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _char_class(char: str) -> int:
+    return 0 if char.isdigit() else 1 if char.isupper() else 2 if char.islower() else 3
+
+
+def _looks_random(token: str) -> bool:
+    """Keys and hashes switch between digits, upper and lower case often; names and words do not."""
+    digits = sum(c.isdigit() for c in token)
+    letters = sum(c.isalpha() for c in token)
+    classes = [_char_class(c) for c in token if c.isalnum()]
+    switches = sum(a != b for a, b in zip(classes, classes[1:]))
+    return digits >= 2 and letters >= 2 and switches >= max(6, len(token) // 6)
+
+
 def looks_like_secret(text: str) -> str | None:
     """What kind of secret the text seems to hold ("a GitHub token"), or None."""
     for kind, pattern in _SECRET_PATTERNS:
@@ -131,11 +143,7 @@ def looks_like_secret(text: str) -> str | None:
         if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits):
             return "a payment card number"
     for match in _TOKEN.finditer(text):
-        token = match.group()
-        has_digit = any(c.isdigit() for c in token)
-        has_upper, has_lower = any(c.isupper() for c in token), any(c.islower() for c in token)
-        # Mixed case and digits, or long hex/base32-like runs: keys and tokens, rarely prose.
-        if has_digit and (has_upper and has_lower or len(token) >= 32 and (has_upper or has_lower)):
+        if _looks_random(match.group()):
             return "a long random-looking token"
     return None
 

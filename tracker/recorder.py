@@ -50,6 +50,7 @@ class RecorderConfig:
     merge: MergeConfig = field(default_factory=MergeConfig)
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     exclude_windows: list[str] = field(default_factory=list)  # title or application substrings
+    exclude_window_ids: set[int] = field(default_factory=set)  # e.g. the terminal an agent is run from
     accessibility: bool = True
     png_compress_level: int = 3
 
@@ -220,7 +221,7 @@ class Recorder:
                 if isinstance(item, Control):
                     out = [item]
                 elif item is not False and not (self._ledger and self._ledger.claim(item)):
-                    if self.on_human_input and merger.starts_action(item):
+                    if self.on_human_input and merger.starts_action(item) and not self._excluded(item):
                         self.on_human_input(item)
                     out = merger.feed(item, self._ring.before(item.t))
                 out += merger.tick(time.monotonic(), self._ring.latest())
@@ -238,6 +239,13 @@ class Recorder:
                 self._to_write.put(result)
             self._to_write.put(None)
             self._context.close()
+
+    def _excluded(self, event: InputEvent) -> bool:
+        config = self.config
+        if not (config.exclude_windows or config.exclude_window_ids):
+            return False
+        return StepContext(None, self._context.window_for(event)).matches(
+            config.exclude_windows, config.exclude_window_ids)
 
     def _control(self, control: Control, merger: ActionMerger) -> bool:
         """Apply a control; True when the recording ends."""
@@ -277,7 +285,7 @@ class Recorder:
 
     def _write_step(self, merged: MergedAction) -> None:
         context: StepContext | None = merged.context
-        if context and context.matches(self.config.exclude_windows):
+        if context and context.matches(self.config.exclude_windows, self.config.exclude_window_ids):
             self.steps_excluded += 1
             return
         writer = self._writer

@@ -35,9 +35,14 @@ class StepContext:
             return None
         return {"title": self.window.title, "application": self.window.application}
 
-    def matches(self, patterns: list[str]) -> bool:
-        """True when the window's title or application contains one of `patterns`."""
-        if not self.window or not patterns:
+    def matches(self, patterns: list[str], window_ids: set[int] = frozenset()) -> bool:
+        """True when the window is one of `window_ids`, or its title or application contains
+        one of `patterns`."""
+        if not self.window:
+            return False
+        if self.window.window_id is not None and self.window.window_id in window_ids:
+            return True
+        if not patterns:
             return False
         names = [(self.window.title or "").lower(), (self.window.application or "").lower()]
         return any(p.lower() in name for p in patterns if p for name in names)
@@ -57,6 +62,12 @@ class ContextProvider:
         if self._a11y is None:
             return "turned off"
         return self._a11y.reason
+
+    def window_for(self, event: InputEvent) -> WindowInfo | None:
+        """Just the window an event goes to (cheaper than the whole context)."""
+        if isinstance(event, KeyEvent):
+            return self._windows.active_window()
+        return self._windows.window_at(event.x, event.y)
 
     def for_event(self, event: InputEvent) -> StepContext:
         a11y = self._a11y
