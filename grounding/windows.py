@@ -68,6 +68,9 @@ class NullWindows:
     def window_at(self, x: int, y: int) -> WindowInfo | None:
         return None
 
+    def windows_of(self, pids: set[int]) -> list[WindowInfo]:
+        return []
+
     def close(self) -> None:
         pass
 
@@ -117,6 +120,20 @@ class X11Windows:
             return self._describe(self._client_of(top)) if top is not None else None
         except (XError, ConnectionError):
             return None
+
+    def windows_of(self, pids: set[int]) -> list[WindowInfo]:
+        """Every top-level window whose _NET_WM_PID is in `pids`."""
+        from Xlib.error import XError
+
+        found = []
+        try:
+            for window in self._root.query_tree().children:
+                client = self._client_of(window)
+                if self._pid(client) in pids:
+                    found.append(self._describe(client))
+        except (XError, ConnectionError):
+            pass
+        return found
 
     def close(self) -> None:
         try:

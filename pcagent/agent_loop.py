@@ -28,6 +28,7 @@ from PIL import Image
 from grounding.base import Grounder, GroundingHints, GroundingResult
 from pcagent.agent_types import (Decision, Executor, HistoryItem, PlanContext, Planner, PlannerOutput,
                                  PlanningError, Proposal)
+from pcagent.collab_metrics import CollaborationMetrics
 from tracker import actions
 from tracker.actions import Action, format_action
 from tracker.trajectory import Step, TrajectoryWriter
@@ -87,14 +88,14 @@ class AgentLoop:
                  user: UserChannel, writer: TrajectoryWriter,
                  capture: Callable[[], tuple[Image.Image, tuple[int, int]]],
                  guards: Callable[[Proposal], list[str]] | None = None,
-                 metrics=None, activity: HumanActivity | None = None,
+                 metrics: CollaborationMetrics | None = None, activity: HumanActivity | None = None,
                  config: AgentConfig | None = None,
                  report: Callable[[str, dict], None] | None = None) -> None:
         self.task = task
         self.planner, self.grounder, self.executor = planner, grounder, executor
         self.user, self.writer, self.capture = user, writer, capture
         self.guards = guards or (lambda proposal: [])
-        self.metrics = metrics
+        self.metrics = metrics or CollaborationMetrics()
         self.activity = activity or HumanActivity()
         self.config = config or AgentConfig()
         self.report = report or (lambda kind, data: None)
@@ -122,8 +123,10 @@ class AgentLoop:
                 self._hand_over("You took over. Press Enter or the pause hotkey to hand control back.")
                 continue
             self._collect_human_steps()
-            if self._step():
-                agent_steps += 1
+            with self.metrics.timed("agent"):
+                if self._step():
+                    agent_steps += 1
+        self.metrics.outcome = self.outcome
         self.report("finished", {"outcome": self.outcome})
         return self.outcome
 
@@ -183,10 +186,11 @@ class AgentLoop:
             return False
         proposal = Proposal(context.step_index, output.thought, action, planned, shot, grounding)
         proposal.guard_reasons = self.guards(proposal)
-        if self.metrics:
-            self.metrics.proposed()
         self.report("proposal", {"proposal": proposal})
-        decision = self.user.decide(proposal)
+        self.metrics.stop_clock("agent")  # waiting for the person is review time, not agent time
+        with self.metrics.timed("review"):
+            decision = self.user.decide(proposal)
+        self.metrics.start_clock("agent")
         if decision.verdict == "edit" and decision.action is not None:
             action = decision.action
             if action.is_element_click:
@@ -201,8 +205,7 @@ class AgentLoop:
 
     def _apply(self, decision: Decision, output: PlannerOutput, planned: Action, action: Action,
                shot: Image.Image, grounding: GroundingResult | None, screen: str, timing: dict) -> bool:
-        if self.metrics:
-            self.metrics.decided(decision)
+        self.metrics.record_decision(decision)
         verdict = decision.verdict
         if verdict == "stop":
             self.outcome = "stopped"
@@ -264,8 +267,7 @@ class AgentLoop:
             step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(action),
                         screenshot=path, pointer=action.point, extra=extra)
             self.writer.append_step(step)
-        if self.metrics:
-            self.metrics.agent_step()
+        self.metrics.record_step("agent")
         self.history.append(HistoryItem("agent", format_action(action), output.thought))
         self.report("step", {"step": step})
 
@@ -273,6 +275,7 @@ class AgentLoop:
         steps = self.activity.take_steps()
         if not steps:
             return
+        self.metrics.record_step("human", len(steps))
         for step in steps:
             self.history.append(HistoryItem("human", step.action, None, "done by the user"))
         done = "; ".join(step.action for step in steps)
@@ -281,12 +284,10 @@ class AgentLoop:
     def _hand_over(self, message: str) -> None:
         """The person has control; wait until they hand it back."""
         self.report("paused", {"message": message})
-        if self.metrics:
-            self.metrics.human_started()
+        self.metrics.start_clock("human")
         self.activity.resume.clear()
         answer = self.user.wait_for_user(message, self.activity.resume)
-        if self.metrics:
-            self.metrics.human_finished()
+        self.metrics.stop_clock("human")
         self.activity.interrupt.clear()
         self.activity.acting.clear()
         if answer is None:

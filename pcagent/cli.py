@@ -111,9 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         record.add_argument(f"--{command}-hotkey", metavar="KEYS", help=f"hotkey for {command}, e.g. ctrl+shift+f12")
     record.set_defaults(func=_record)
 
-    from pcagent import model_commands
+    from pcagent import grounding_commands, model_commands, run_command
 
+    run_command.register(commands)
     model_commands.register(commands)
+    grounding_commands.register(commands)
 
     trace = commands.add_parser("trace", help="inspect and convert trajectories")
     trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")

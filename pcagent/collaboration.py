@@ -41,7 +41,7 @@ _CHOICES = {
     "a": "approve", "approve": "approve", "y": "approve", "yes": "approve",
     "r": "reject", "reject": "reject", "n": "reject", "no": "reject",
     "e": "edit", "edit": "edit",
-    "t": "takeover", "take": "takeover", "takeover": "takeover", "take over": "takeover",
+    "t": "takeover", "take": "takeover", "takeover": "takeover",  # "take over": first word
     "p": "pause", "pause": "pause",
     "s": "stop", "stop": "stop", "q": "stop", "quit": "stop",
 }

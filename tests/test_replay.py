@@ -22,6 +22,7 @@ from grounding.accessibility import NullAccessibility, open_accessibility
 from grounding.accessibility_tree import list_elements
 from grounding.base import Candidate, GroundingHints, GroundingResult
 from pcagent.agent_types import PlanContext
+from pcagent.executor import PyAutoGuiExecutor
 from pcagent.recorder_process import RecorderProcess
 from pcagent.replay import ReplayPlanner, default_replay_grounder
 from tests.xdo import Xdo
@@ -140,8 +141,11 @@ def context(grab, index: int) -> PlanContext:
 
 @pytest.mark.display
 @pytest.mark.timeout(180)
-def test_replay_regrounds_every_target_on_the_moved_layout(recording, launch_sample_app, xdo, grab, grounder, a11y):
+def test_replay_regrounds_every_target_on_the_moved_layout(recording, launch_sample_app, xdisplay, grab, grounder,
+                                                         a11y):
+    """Planned by ReplayPlanner, executed by the agent's own executor (pyautogui)."""
     trajectory, recorded_widgets = recording
+    executor = PyAutoGuiExecutor(display=xdisplay.display, wait_s=0.2)
     app = launch_sample_app("--layout", "moved")
     wait_until_listed(a11y, "Delete")
     assert app.widgets["save"] != recorded_widgets["save"]  # the layout really moved
@@ -164,7 +168,7 @@ def test_replay_regrounds_every_target_on_the_moved_layout(recording, launch_sam
             assert output.details["recorded_point"] != output.details["grounded_point"]
             assert output.details["engine"] == "accessibility", output.details
             assert output.details["confidence"] >= 0.9
-        execute(xdo, action)
+        executor.execute(action)
         if index == 0:
             app.wait_for("button_clicked", name="Save")
         time.sleep(0.2)  # let the app react (focus, text) before the next screenshot
