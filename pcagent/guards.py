@@ -51,7 +51,9 @@ DEFAULT_CLICK_WORDS = (
     "checkout", "permanently",
 )
 # Dialog answers that may confirm something destructive asked just before ("Delete 3 files?" -> OK).
-DEFAULT_MAYBE_WORDS = ("ok", "yes", "apply", "replace", "continue", "save")
+# Kept short on purpose: without a guard model "maybe" means asking, and a guard that asks
+# before every OK or Save makes auto mode useless. Add more in [guards] maybe_words.
+DEFAULT_MAYBE_WORDS = ("replace",)
 DEFAULT_HOTKEYS: dict[frozenset[str], str] = {
     frozenset({"alt", "f4"}): "closes the window",
     frozenset({"ctrl", "w"}): "closes the tab or window",

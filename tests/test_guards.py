@@ -114,8 +114,10 @@ def test_right_click_opens_a_menu_and_passes():
     assert RULES.check(proposal(right_click(5, 5)), element_text="Delete") == []
 
 
-def test_dialog_answers_are_maybe():
-    assert RULES.assess(proposal(click(5, 5)), element_text="OK").risk == "maybe"
+def test_replace_is_maybe_and_everyday_buttons_pass():
+    assert RULES.assess(proposal(click(5, 5)), element_text="Replace").risk == "maybe"
+    for label in ("OK", "Save", "Continue", "Yes", "Apply"):
+        assert RULES.check(proposal(click(5, 5)), element_text=label) == []
 
 
 # --- configuration ---
@@ -181,12 +183,12 @@ def scripted_model(server: ScriptedServer) -> OpenAICompatibleModel:
 def test_guard_model_decides_maybe_cases(answer, risk, last_reason):
     with ScriptedServer([{"response": answer}]) as server, scripted_model(server) as model:
         guard = ActionGuard(GuardRules(), GuardModel(model))
-        assessment = guard.assess(proposal(click(5, 5), planned=click_element("the OK button")))
+        assessment = guard.assess(proposal(click(5, 5), planned=click_element("the Replace button")))
         assert assessment.risk == risk and assessment.model_answer == answer
         if last_reason is None:
             assert assessment.reasons == ()
         else:
-            assert assessment.reasons[0].startswith("clicks on 'the OK button'")
+            assert assessment.reasons[0].startswith("clicks on 'the Replace button'")
             assert assessment.reasons[-1] == last_reason
         question = last_user_text(server.requests[0])
         assert "Proposed action: click (5, 5)" in question and "Answer SAFE or NEEDS_APPROVAL" in question

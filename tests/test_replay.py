@@ -164,7 +164,9 @@ def test_replay_regrounds_every_target_on_the_moved_layout(recording, launch_sam
             break
         assert action.kind != "call_user", output
         if index in targets:
-            assert inside(app.widgets[targets[index]], action.point), (index, action, app.widgets[targets[index]])
+            if not inside(app.widgets[targets[index]], action.point):
+                ctx.screenshot.save(f"/tmp/rp/moved-{time.time():.0f}.png")
+            assert inside(app.widgets[targets[index]], action.point), (index, output, app.widgets[targets[index]])
             assert output.details["recorded_point"] != output.details["grounded_point"]
             assert output.details["engine"] == "accessibility", output.details
             assert output.details["confidence"] >= 0.9
@@ -232,8 +234,11 @@ def test_exact_mode_on_the_same_layout_replays_the_recorded_coordinates(recordin
 def test_a_target_found_nowhere_asks_the_user(recording, grab, grounder):
     trajectory, _ = recording
     # no application at all: nothing to find by name, crop or text
-    output = ReplayPlanner(trajectory, grounder=grounder).plan(context(grab, 0))
-    assert output.action.kind == "call_user"
+    ctx = context(grab, 0)
+    output = ReplayPlanner(trajectory, grounder=grounder).plan(ctx)
+    if output.action.kind != "call_user":
+        ctx.screenshot.save(f"/tmp/rp/nowhere-{time.time():.0f}.png")
+    assert output.action.kind == "call_user", output
     assert output.action.text.startswith("step 0: could not find 'Save' on the screen")
     assert "grounded_point" not in output.details
 

@@ -1,0 +1,179 @@
+"""`pcagent run` on a real X display: the sample app, a scripted model server, real input.
+
+The agent runs as a child process on a pseudo-terminal (where its approval prompts appear),
+the model is a loopback OpenAI-compatible server answering from a script, and "the human"
+is xdotool. Each test checks what the app saw and what the trajectory holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from grounding.coordinates import from_screen
+from models.scripted_server import ScriptedServer
+from tests.pty_process import PtyProcess
+from tracker.trajectory import read_trajectory
+
+PAUSE = "ctrl+shift+F9"
+
+
+@pytest.fixture
+def agent(xdisplay, tmp_path):
+    """`agent(script, *args, profile=...) -> (PtyProcess, ScriptedServer, out)`; cleaned up after."""
+    started = []
+
+    def start(script, *args, image_max_pixels=1280 * 800, output_convention=None):
+        server = ScriptedServer(script).start()
+        models = tmp_path / f"models-{len(started)}.toml"
+        lines = ["[profiles.planner]", 'backend = "openai"', f'base_url = "{server.base_url}"',
+                 'model = "scripted"', "max_retries = 0", f"image_max_pixels = {image_max_pixels}"]
+        if output_convention:
+            lines.append(f'output_convention = "{output_convention}"')
+        models.write_text("\n".join(lines) + "\n")
+        out = tmp_path / f"run-{len(started)}"
+        proc = PtyProcess([sys.executable, "-m", "pcagent", "run", "the task", "--planner", "planner",
+                           "--models-file", str(models), "--out", str(out), "--settle", "0.4", *args],
+                          env=xdisplay.child_env())
+        started.append((proc, server))
+        return proc, server, out
+
+    yield start
+    for proc, server in started:
+        proc.close()
+        server.stop()
+
+
+def said(thought, action):
+    return {"response": f"{thought}\nAction: {action}"}
+
+
+def app_saw_input(app, since):
+    return [e for e in app.events() if e["t"] > since and e["event"] in ("mouse_press", "key", "wheel")]
+
+
+def test_planner_and_grounder_complete_a_task(sample_app, agent):
+    script = [said("The name goes in the Name field.", "click element: the Name text field"),
+              said("Now the name itself.", "type text: Ada Lovelace"),
+              said("Confirm it.", "press key: enter"),
+              said("Save the work.", "click element: Save button"),
+              said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "auto")
+    assert proc.wait(120) == 0, proc.text
+    assert sample_app.events("name_changed")[-1]["text"] == "Ada Lovelace"
+    assert sample_app.events("name_return") and sample_app.events("button_clicked")[-1]["name"] == "Save"
+    trajectory = read_trajectory(out)
+    steps = trajectory.steps
+    assert [s.actor for s in steps] == ["agent"] * 5, [(s.actor, s.action) for s in steps]
+    name, save = sample_app.rect("name"), sample_app.rect("save")
+    x, y = steps[0].pointer
+    assert name[0] <= x < name[2] and name[1] <= y < name[3]
+    assert steps[0].extra["planned_action"] == "click element: the Name text field"
+    assert steps[0].extra["grounding"]["found"] and steps[0].extra["decision"]["by"] == "policy"
+    assert steps[0].extra["thought"] == {"text": "The name goes in the Name field.", "source": "agent"}
+    x, y = steps[3].pointer
+    assert save[0] <= x < save[2] and save[1] <= y < save[3]
+    assert [s.action for s in steps[1:3]] == ["type text: Ada Lovelace", "press key: enter"]
+    assert trajectory.meta["outcome"] == "finish"
+    metrics = trajectory.meta["collaboration"]
+    assert metrics["proposed"] == 4 and metrics["interventions"] == 0
+    # the task, and a screenshot, reached the model each time
+    assert len(server.requests) == 5
+    assert "the task" in json.dumps(server.requests[0])
+    assert "data:image/png;base64," in json.dumps(server.requests[0])
+
+
+def test_end_to_end_planner_clicks_in_its_own_image_space(sample_app, agent):
+    save = sample_app.center("save")
+    # The model sees the 1280x800 screen at 640x400: it answers in those pixels.
+    script = [said("Save.", f"click ({save[0] // 2}, {save[1] // 2})"), said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "auto", "--planner-kind", "end-to-end",
+                              image_max_pixels=640 * 400)
+    assert proc.wait(120) == 0, proc.text
+    assert sample_app.events("button_clicked")[-1]["name"] == "Save"
+    x, y = read_trajectory(out).steps[0].pointer
+    assert abs(x - save[0]) <= 2 and abs(y - save[1]) <= 2
+
+
+def test_uitars_planner_completes_a_task(sample_app, agent):
+    open_ = sample_app.center("open")
+    mx, my = from_screen(*open_, "uitars_resized", (1280, 800))
+    script = [{"response": f"Thought: Open it.\nAction: click(start_box='({round(mx)},{round(my)})')"},
+              {"response": "Thought: Done.\nAction: finished(content='opened')"}]
+    proc, server, out = agent(script, "--mode", "auto", "--planner-kind", "uitars")
+    assert proc.wait(120) == 0, proc.text
+    assert sample_app.events("button_clicked")[-1]["name"] == "Open"
+    assert [s.action for s in read_trajectory(out).steps][-1] == "finish"
+
+
+def test_reject_then_the_human_acts_then_resume(sample_app, agent, xdo):
+    app = sample_app
+    script = [said("Delete it.", "click element: Delete button"), said("The user opened it; done.", "finish")]
+    proc, server, out = agent(script, "--mode", "confirm")
+    at = proc.read_until("approve")
+    proc.write("r\n")
+    proc.read_until("hand control back", start=at)
+    open_ = app.center("open")
+    xdo.click(*open_)  # the human acts
+    app.wait_for("button_clicked", name="Open")
+    time.sleep(1.0)  # let the recorder write the step
+    proc.write("\n")  # hand control back
+    assert proc.wait(120) == 0, proc.text
+    assert not [e for e in app.events("button_clicked") if e["name"] == "Delete"]
+    trajectory = read_trajectory(out)
+    assert [(s.actor, s.action) for s in trajectory.steps] == [
+        ("human", f"click ({open_[0]}, {open_[1]})"), ("agent", "finish")]
+    second = json.dumps(server.requests[1])
+    assert f"click ({open_[0]}, {open_[1]})" in second and "reject" in second.lower()
+    metrics = trajectory.meta["collaboration"]
+    assert metrics["rejected"] == 1 and metrics["human_steps"] == 1 and metrics["interventions"] == 1
+
+
+def test_interrupt_during_the_countdown_stops_the_step_before_any_input(sample_app, agent, xdo):
+    app = sample_app
+    script = [said("Save.", "click element: Save button"), said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "confirm", "--countdown", "3")
+    proc.read_until("auto-approve")
+    since = time.time()
+    xdo.key(PAUSE)
+    proc.read_until("Paused")
+    time.sleep(3.5)  # past the countdown: nothing may happen
+    assert app_saw_input(app, since) == [] or all(e["event"] == "key" for e in app_saw_input(app, since))
+    assert not app.events("button_clicked")
+    proc.write("s\n")
+    assert proc.wait(60) == 0, proc.text
+    assert not app.events("button_clicked")
+    assert read_trajectory(out).meta["outcome"] == "stopped"
+
+
+def test_a_guarded_click_in_auto_mode_waits_for_approval(sample_app, agent):
+    app = sample_app
+    script = [said("Remove the item.", "click element: Delete button"), said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "auto")
+    proc.read_until("delete")
+    time.sleep(1.5)
+    assert not app.events("button_clicked"), "a guarded step ran without approval"
+    proc.write("a\n")
+    assert proc.wait(120) == 0, proc.text
+    assert app.events("button_clicked")[-1]["name"] == "Delete"
+    step = read_trajectory(out).steps[0]
+    assert step.extra["decision"]["by"] == "user"
+
+
+@pytest.mark.parametrize("answers", [
+    ["", "I think I should click somewhere.", "Action: click (12,"],
+    ["Action: click (5000, 5000)", "Action: rm -rf /", "Action: __import__('os').system('true')"],
+])
+def test_garbage_model_output_never_produces_input(sample_app, agent, answers):
+    app = sample_app
+    since = time.time()
+    script = [{"response": a} for a in answers]
+    proc, server, out = agent(script, "--mode", "auto", "--planner-kind", "end-to-end")
+    proc.read_until("could not be parsed")
+    proc.write("s\n")
+    assert proc.wait(60) == 0, proc.text
+    assert app_saw_input(app, since) == []
+    assert read_trajectory(out).steps == []
