@@ -7,7 +7,8 @@ screen corner aborts the agent with ``ExecutionError("fail-safe triggered ...")`
 
 Text pyautogui cannot type as keys (non-ASCII, or characters the keyboard layout lacks) is pasted:
 it goes on the clipboard with ``xclip``, ``ctrl+v`` pastes it, and the previous clipboard text is
-put back once the application has fetched the paste. Newlines are typed as Enter.
+put back once the application has fetched the paste (if it does not within ``paste_timeout_s``, the
+text stays on the clipboard for a late paste). Newlines are typed as Enter.
 Every injection runs inside ``ledger.injecting(expected_for(action))``, so a recorder sharing the
 ledger tells the agent's input from a person's.
 """
@@ -162,10 +163,14 @@ class PyAutoGuiExecutor:
             raise ExecutionError(f"typing {text!r} needs the clipboard: install xclip (apt-get install xclip)")
         clipboard = XClipboard(self._env())
         previous = clipboard.read()
-        with clipboard.holding(text.encode("utf-8"), self.paste_timeout_s) as owner:
+        data = text.encode("utf-8")
+        with clipboard.holding(data, self.paste_timeout_s) as owner:
             gui.hotkey("ctrl", "v")
-            owner.fetched()  # the application must take the text before the clipboard changes back
-            if previous is not None:
+            if not owner.fetched():
+                # a busy (or not pasting) application: keep the text there for a late paste, since
+                # restoring now could make it paste the old clipboard instead
+                owner.hand_over(data)
+            elif previous is not None:
                 owner.hand_over(previous)
 
     # ----- checks and setup ----------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_interrupt_during_the_countdown_stops_the_step_before_any_input(sample_a
     xdo.key(PAUSE)
     proc.read_until("Paused")
     time.sleep(3.5)  # past the countdown: nothing may happen
-    assert app_saw_input(app, since) == [] or all(e["event"] == "key" for e in app_saw_input(app, since))
+    assert [e for e in app_saw_input(app, since) if e["event"] != "key"] == []  # keys: the hotkey itself
     assert not app.events("button_clicked")
     proc.write("s\n")
     assert proc.wait(60) == 0, proc.text

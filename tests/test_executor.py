@@ -260,5 +260,5 @@ def test_ledger_claims_agent_input_but_not_the_humans(xdisplay, sample_app, xdo,
     keys = [c for e, c in consumer.seen if isinstance(e, KeyEvent)]
     assert len(keys) >= 2 * len("the quick brown fox jumps") and all(keys)
     assert ledger.claimed == len(agents) + 2 + len(keys)
-    sample_app.wait_for("name_changed", text="the quick brown fox jumpsü")
+    sample_app.wait_for("name_changed", text="the quick brown fox jumpsü", timeout=10)
     assert len(sample_app.events("pad_press")) == 3

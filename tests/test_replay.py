@@ -100,8 +100,11 @@ def recording(xdisplay, tmp_path_factory):
 
 @pytest.fixture
 def a11y(xdisplay):
-    """The virtual display's AT-SPI backend."""
-    backend = open_accessibility(env=dict(xdisplay.env))
+    """The virtual display's AT-SPI backend (generous timeouts: other test sessions may load the machine)."""
+    if xdisplay.accessibility_error:
+        pytest.skip(xdisplay.accessibility_error)
+    backend = open_accessibility(env=dict(xdisplay.env), timeout=5.0, query_timeout=2.0)
+    assert not isinstance(backend, NullAccessibility), backend.reason
     yield backend
     backend.close()
 
