@@ -1,0 +1,127 @@
+"""Change notification for the whole X screen through the X DAMAGE extension.
+
+A DAMAGE object on the root window accumulates every region drawn on the screen (child
+windows included). With the "non-empty" report level the server sends one DamageNotify
+when the accumulated region goes from empty to non-empty and then stays silent until
+the client empties it again (DamageSubtract). So the capture thread:
+
+1. waits (select on this private connection's socket) until `wait()` says damaged;
+2. calls `rearm()` right before grabbing: the region is emptied and a round trip makes
+   sure the server has done so before the grab's GetImage (sent on mss's own
+   connection) is even sent. Anything drawn after that point, including while the
+   grab is in progress, raises a new DamageNotify, so it is never lost;
+3. grabs.
+
+The pointer does not damage the screen (and mss does not capture it). Only X11 has
+DAMAGE; `open_screen_damage` raises DamageUnavailable elsewhere, and the capture falls
+back to periodic grabs.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+
+
+class DamageUnavailable(RuntimeError):
+    """No X DAMAGE here (not X11, no python-xlib, or the server lacks the extension)."""
+
+
+class ScreenDamage:
+    """DAMAGE on the root window, on a private X connection used by one thread only
+    (`interrupt` is the exception: any thread may call it to end a `wait` early)."""
+
+    def __init__(self, display_name: str | None = None) -> None:
+        try:
+            from Xlib import display as xdisplay
+            from Xlib.ext import damage
+        except ImportError as exc:
+            raise DamageUnavailable(f"python-xlib without DAMAGE support: {exc}") from exc
+        try:
+            self._d = xdisplay.Display(display_name)
+        except Exception as exc:  # no X server (e.g. Wayland only, macOS, Windows)
+            raise DamageUnavailable(f"no X display: {exc}") from exc
+        try:
+            if not self._d.has_extension("DAMAGE"):
+                raise DamageUnavailable("the X server has no DAMAGE extension")
+            self._event_type = self._d.query_extension("DAMAGE").first_event  # + DamageNotify (0)
+            version = self._d.damage_query_version()  # required before any other DAMAGE request
+            self.version = (version.major_version, version.minor_version)
+            self._damage = self._d.screen().root.damage_create(damage.DamageReportNonEmpty)
+            self._d.sync()  # a BadDamage/BadMatch error surfaces here
+        except DamageUnavailable:
+            self._d.close()
+            raise
+        except Exception as exc:
+            self._d.close()
+            raise DamageUnavailable(f"cannot watch the screen for damage: {exc}") from exc
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._closed = False
+        self._close_lock = threading.Lock()  # `interrupt` never writes to a closed (reused) fd
+        self.events = 0  # DamageNotify events seen
+
+    def _drain(self) -> bool:
+        """Read whatever the server sent (without blocking); True if it reported damage."""
+        damaged = False
+        while self._d.pending_events():
+            event = self._d.next_event()
+            if event.type & 0x7F == self._event_type:  # DamageNotify
+                self.events += 1
+                damaged = True
+        return damaged
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` s for damage; True when the screen was drawn on since the
+        last `rearm` (possibly already before this call), False on timeout or `interrupt`."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if self._drain():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            readable, _, _ = select.select([self._d.fileno(), self._wake_r], [], [], remaining)
+            if self._wake_r in readable:
+                try:
+                    os.read(self._wake_r, 64)
+                except BlockingIOError:
+                    pass
+                return self._drain()
+
+    def rearm(self) -> None:
+        """Empty the damage region and wait until the server has done it (a round trip):
+        call right before a grab, so that any drawing from now on reports again."""
+        self._d.damage_subtract(self._damage, 0, 0)
+        self._d.sync()
+
+    def interrupt(self) -> None:
+        """Wake a `wait` in progress (from any thread)."""
+        with self._close_lock:
+            if not self._closed:
+                try:
+                    os.write(self._wake_w, b"x")
+                except OSError:  # the pipe is full: a wake-up is pending anyway
+                    pass
+
+    def close(self) -> None:
+        try:
+            self._d.damage_destroy(self._damage)
+            self._d.close()
+        except Exception:  # the display may already be gone
+            pass
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+
+
+def open_screen_damage(display_name: str | None = None) -> ScreenDamage:
+    """A ScreenDamage for the display (default: $DISPLAY), or DamageUnavailable saying why."""
+    if os.name != "posix" or not (display_name or os.environ.get("DISPLAY")):
+        raise DamageUnavailable("not an X11 session (DISPLAY is not set)")
+    return ScreenDamage(display_name)
