@@ -22,11 +22,12 @@ say() { printf '[pcagent install] %s\n' "$*"; }
 
 # Xvfb + xdotool: the virtual display and real input used by the demo and the tests.
 # dbus-x11 + at-spi2-core: accessibility (the element under the pointer).
+# xclip: the agent types text pyautogui cannot (non-ASCII) through the clipboard.
 # The libxcb/xkb/GL/font libraries: what Qt's xcb platform plugin loads.
 # mousepad, galculator, pcmanfm (+ libatk-adaptor, AT-SPI for GTK2): small real programs whose screens
 # the grounding benchmark captures (about 5 MB installed with their libraries).
 packages=(
-  xvfb xdotool x11-utils dbus-x11 at-spi2-core
+  xvfb xdotool xclip x11-utils dbus-x11 at-spi2-core
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
   libdbus-1-3 fonts-dejavu-core python3-venv

@@ -53,6 +53,8 @@ class RecorderConfig:
     exclude_window_ids: set[int] = field(default_factory=set)  # e.g. the terminal an agent is run from
     accessibility: bool = True
     png_compress_level: int = 3
+    # "auto" (X DAMAGE where available, else periodic), "damage" or "periodic"; PCAGENT_CAPTURE sets the default
+    capture: str = field(default_factory=lambda: os.environ.get("PCAGENT_CAPTURE", "auto"))
 
     def settings(self) -> dict:
         """What goes into meta.json's "recorder"."""
@@ -62,6 +64,7 @@ class RecorderConfig:
             "double_click_s": m.double_click_s, "double_click_px": m.double_click_px,
             "drag_px": m.drag_px, "idle_wait_s": m.idle_wait_s,
             "exclude_windows": list(self.exclude_windows), "accessibility": self.accessibility,
+            "capture": self.capture,
         }
 
 
@@ -105,7 +108,7 @@ class Recorder:
         self._events: queue.SimpleQueue[InputEvent | Control | None] = queue.SimpleQueue()
         self._to_write: queue.SimpleQueue[MergedAction | None] = queue.SimpleQueue()
         self._stopped = threading.Event()
-        self._ring = FrameRing(fps=self.config.fps)
+        self._ring = FrameRing(fps=self.config.fps, capture=self.config.capture)
         self._listener = InputListener(self._events)
         self._writer: TrajectoryWriter | None = writer
         self._owns_writer = writer is None
@@ -137,7 +140,7 @@ class Recorder:
         except CaptureUnavailable as exc:
             raise RecorderError(str(exc)) from exc
         if self._owns_writer:
-            meta = new_meta(task=self.task, screens=screens, recorder=self.config.settings())
+            meta = new_meta(task=self.task, screens=screens, recorder=self._settings())
             try:
                 self._writer = TrajectoryWriter(self.out, meta)
             except (OSError, TrajectoryError) as exc:
@@ -157,6 +160,13 @@ class Recorder:
             self._shutdown("stopped")
             raise RecorderError(str(exc)) from exc
         return self
+
+    def _settings(self) -> dict:
+        """meta.json's "recorder": the config, with the capture mode that actually ran."""
+        settings = {**self.config.settings(), "capture": self._ring.mode or self.config.capture}
+        if self._ring.mode_note:
+            settings["capture_note"] = self._ring.mode_note
+        return settings
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the recording stops (stop/finish/fail hotkey or `stop()`)."""
@@ -191,7 +201,7 @@ class Recorder:
                 self._writer = None
                 return self.out
             self._writer.update_meta(recorder={
-                **self.config.settings(),
+                **self._settings(), "frames_grabbed": self._ring.grabs,
                 "accessibility_available": self.accessibility_available,
                 "accessibility_reason": self.accessibility_reason,
                 "steps_excluded": self.steps_excluded, "errors": self.errors,

@@ -1,0 +1,228 @@
+"""FrameRing: damage-driven capture (X DAMAGE) and the periodic fallback, on the real virtual display."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pcagent.recorder_process import RecorderProcess
+from tracker import capture
+from tracker.capture import CaptureUnavailable, FrameRing
+from tracker.screen_damage import DamageUnavailable
+from tracker.trajectory import read_trajectory
+
+FPS = 10.0
+PERIOD = 1.0 / FPS
+MARGIN = 0.2  # thread wake-ups on a loaded machine
+
+
+def pixel(frame, x, y):
+    """RGB of one pixel of a Frame (BGRA rows)."""
+    offset = ((y - frame.top) * frame.width + (x - frame.left)) * 4
+    b, g, r = frame.bgra[offset:offset + 3]
+    return r, g, b
+
+
+@pytest.fixture
+def ring_on(xdisplay):
+    """`ring_on(**kwargs) -> FrameRing`, started on the virtual display; stopped at teardown."""
+    rings = []
+
+    def start(**kwargs):
+        ring = FrameRing(fps=kwargs.pop("fps", FPS), display=xdisplay.display, **kwargs)
+        rings.append(ring)
+        ring.start()
+        return ring
+
+    yield start
+    for ring in rings:
+        ring.stop()
+
+
+def settle(ring, quiet_s=0.5, timeout=10.0):
+    """Wait until the ring has made no grab for `quiet_s` (the app finished painting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = ring.grabs
+        time.sleep(quiet_s)
+        if ring.grabs == before:
+            return
+    pytest.fail("the screen never became idle")
+
+
+def test_idle_screen_is_not_grabbed(sample_app, ring_on):
+    ring = ring_on()
+    assert ring.mode == "damage", ring.mode_note
+    settle(ring)
+    before = ring.grabs
+    time.sleep(2.0)
+    assert ring.grabs - before <= 1  # at most the 2 s keep-alive
+    assert ring.latest() is not None
+
+
+def test_a_change_is_grabbed_within_one_frame_period(sample_app, ring_on, xdo, grab):
+    app = sample_app
+    probe = (app.rect("pad")[0] + 6, app.rect("pad")[1] + 6)
+    xdo.move(*app.center("save"))  # move first: hover repaints are not part of the measurement
+    ring = ring_on()
+    settle(ring)
+    old = ring.latest()
+    old_colour = pixel(old, *probe)
+    assert grab().getpixel(probe)[:3] == old_colour
+
+    t_click = time.monotonic()
+    xdo.click(*app.center("pad"))
+    # When did the change become visible? Poll the screen on our own connection.
+    deadline = t_click + 5
+    while grab(region=(probe[0], probe[1], probe[0] + 1, probe[1] + 1)).getpixel((0, 0))[:3] == old_colour:
+        assert time.monotonic() < deadline, "the pad never changed colour"
+    t_visible = time.monotonic()
+    app.wait_for("pad_press")
+
+    time.sleep(PERIOD + MARGIN)
+    changed = [f for f in list(ring._frames) if f.t > t_click and pixel(f, *probe) != old_colour]
+    assert changed, "no grab showed the pressed pad"
+    first = changed[0]
+    assert first.t - t_visible <= PERIOD + MARGIN, f"grabbed {first.t - t_visible:.3f} s after the change"
+    assert pixel(first, *probe) == grab().getpixel(probe)[:3]
+    # before(): the screen before the click is the old one, whatever was grabbed after.
+    assert pixel(ring.before(t_click), *probe) == old_colour
+    assert ring.before(first.t) is not first and pixel(ring.before(first.t), *probe) == old_colour
+    assert ring.before(first.t + 1e-6) is first
+    assert ring.before(time.monotonic()) is ring.latest()
+
+
+def test_before_returns_the_newest_frame_grabbed_before_t(sample_app, ring_on, xdo):
+    app = sample_app
+    ring = ring_on()
+    settle(ring)
+    for _ in range(3):
+        xdo.click(*app.center("pad"))
+        time.sleep(PERIOD + 0.1)
+    frames = list(ring._frames)
+    assert len(frames) >= 3
+    assert [f.t for f in frames] == sorted(f.t for f in frames)
+    assert all(later.t - earlier.t >= PERIOD * 0.9 for earlier, later in zip(frames, frames[1:]))  # <= fps
+    for earlier, later in zip(frames, frames[1:]):
+        assert ring.before(later.t) is earlier
+        assert ring.before((earlier.t + later.t) / 2) is earlier
+    assert ring.before(frames[0].t) is frames[0]  # nothing older: the oldest
+
+
+def test_keepalive_grabs_an_unchanged_screen_now_and_then(sample_app, ring_on):
+    ring = ring_on(keepalive_s=0.5)
+    settle(ring, quiet_s=0.3)
+    before, keepalive_before = ring.grabs, ring.keepalive_grabs
+    time.sleep(1.6)
+    assert 2 <= ring.grabs - before <= 4
+    assert ring.keepalive_grabs - keepalive_before == ring.grabs - before
+
+
+def test_periodic_capture_when_forced(sample_app, ring_on):
+    ring = ring_on(capture="periodic")
+    assert ring.mode == "periodic"
+    before = ring.grabs
+    time.sleep(1.0)
+    assert 7 <= ring.grabs - before <= 12
+
+
+def test_auto_falls_back_to_periodic_without_damage(sample_app, ring_on, monkeypatch):
+    def no_damage(display=None):
+        raise DamageUnavailable("the X server has no DAMAGE extension")
+
+    monkeypatch.setattr(capture, "_open_damage", no_damage)
+    ring = ring_on()
+    assert ring.mode == "periodic"
+    assert "DAMAGE" in ring.mode_note
+    before = ring.grabs
+    time.sleep(0.5)
+    assert ring.grabs - before >= 3
+    with pytest.raises(CaptureUnavailable, match="damage"):
+        ring_on(capture="damage")
+
+
+class FakeScreen:
+    """mss stand-in: a one-pixel screen; `draw_during_next_grab` changes it in the middle of a grab."""
+
+    def __init__(self, damage):
+        self.monitors = [{"left": 0, "top": 0, "width": 1, "height": 1}]
+        self.damage = damage
+        self.colour = b"\x00\x00\x00\x00"
+        self.draw_during_next_grab = False
+
+    def grab(self, monitor):
+        shot = type("Shot", (), {"width": 1, "height": 1, "bgra": self.colour})()
+        if self.draw_during_next_grab:  # the grab read the old pixels; the new ones land just after
+            self.draw_during_next_grab = False
+            self.colour = b"\xff\xff\xff\x00"
+            self.damage.report()
+        return shot
+
+    def close(self):
+        pass
+
+
+class FakeDamage:
+    """ScreenDamage stand-in with the same contract: rearm() empties, report() is a draw."""
+
+    def __init__(self):
+        self.events = 0
+        self._damaged = threading.Event()
+
+    def report(self):
+        self.events += 1
+        self._damaged.set()
+
+    def wait(self, timeout):
+        return self._damaged.wait(timeout)
+
+    def rearm(self):
+        self._damaged.clear()
+
+    def interrupt(self):
+        self._damaged.set()
+
+    def close(self):
+        pass
+
+
+def test_a_change_during_a_grab_gets_another_grab(monkeypatch):
+    damage = FakeDamage()
+    screen = FakeScreen(damage)
+    monkeypatch.setattr(capture, "_open_mss", lambda display=None: screen)
+    monkeypatch.setattr(capture, "_open_damage", lambda display=None: damage)
+    ring = FrameRing(fps=FPS, keepalive_s=60)
+    ring.start()
+    try:
+        assert ring.mode == "damage"
+        time.sleep(0.3)
+        assert ring.grabs == 1  # the first frame only: nothing changed
+        screen.draw_during_next_grab = True
+        damage.report()  # a change; the grab it causes races with another change
+        time.sleep(3 * PERIOD + MARGIN)
+        frames = list(ring._frames)
+        assert [f.bgra for f in frames] == [b"\x00" * 4, b"\x00" * 4, b"\xff\xff\xff\x00"]
+        assert frames[2].t - frames[1].t >= PERIOD * 0.9  # still at most fps grabs a second
+        assert ring.latest().bgra == screen.colour
+    finally:
+        ring.stop()
+
+
+@pytest.mark.parametrize("requested, expected", [(None, "damage"), ("periodic", "periodic")])
+def test_the_recorder_says_which_capture_ran(sample_app, xdisplay, tmp_path, requested, expected):
+    env = xdisplay.child_env()
+    if requested:
+        env["PCAGENT_CAPTURE"] = requested
+    else:
+        env.pop("PCAGENT_CAPTURE", None)
+    rec = RecorderProcess(tmp_path / "t", env=env).start()
+    try:
+        time.sleep(0.3)
+        rec.stop()
+    finally:
+        rec.kill()
+    recorder = read_trajectory(rec.out).meta["recorder"]
+    assert recorder["capture"] == expected
+    assert recorder["frames_grabbed"] >= 1
