@@ -15,14 +15,14 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Protocol
 
 from jeepney import DBusAddress, Message, new_method_call
 from jeepney.low_level import HeaderFields
 
 from grounding.dbus_client import CallError, DBusConnection
-from grounding.windows import NullWindows, WindowInfo, open_windows
+from grounding.windows import Correction, NullWindows, WindowInfo, extents_correction, open_windows
 
 __all__ = [
     "ElementInfo",
@@ -91,6 +91,7 @@ class ElementInfo:
     application: str | None  # the AT-SPI application's name
     states: frozenset[str] = frozenset()  # e.g. {"focused", "editable"}
     description: str | None = None  # the accessible description (a tooltip-like text), when listed
+    covered: bool = False  # listing only: its centre lies under another window stacked above its own
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for a trajectory step."""
@@ -297,13 +298,14 @@ class AtSpiAccessibility:
         window = self._window("window_at", x, y)
         app = self._app_for_pid(window.pid if window else None, deadline)
         apps = [app] if app is not None else self._applications(deadline)
-        frame = self._frame_at(apps, x, y, window, deadline)
-        if frame is None:
+        found = self._frame_at(apps, x, y, window, deadline)
+        if found is None:
             return None
-        node = frame
+        node, correction = found
+        ax, ay = correction.point_back(x, y)  # the point in the application's own (maybe logical) pixels
         for _ in range(_MAX_DEPTH):
             child = self._call_app(
-                [_method(node, _COMPONENT, "GetAccessibleAtPoint", "iiu", (x, y, _COORD_SCREEN))], deadline
+                [_method(node, _COMPONENT, "GetAccessibleAtPoint", "iiu", (ax, ay, _COORD_SCREEN))], deadline
             )[0]
             if isinstance(child, CallError):
                 break  # no Component here: the node itself is the answer
@@ -311,19 +313,22 @@ class AtSpiAccessibility:
             if child_ref[1] == _NULL_PATH or child_ref == node:
                 break
             node = child_ref
-        return self._describe(node, deadline)
+        info = self._describe(node, deadline)
+        return info if correction.identity or info.rect is None else replace(info, rect=correction.rect(info.rect))
 
     def _frame_at(
         self, apps: list[Ref], x: int, y: int, window: WindowInfo | None, deadline: float
-    ) -> Ref | None:
-        """The showing top-level of these applications that contains the point.
+    ) -> tuple[Ref, Correction] | None:
+        """The showing top-level of these applications that contains the point, and how its extents
+        map to screen pixels (grounding.windows.extents_correction; Qt under QT_SCALE_FACTOR reports
+        logical ones).
 
-        With the X window under the point known, only a top-level covering roughly that window
+        With the X window under the point known, only a top-level whose extents map onto that window
         counts: Qt leaves popup windows (menus, combo box lists) out of its tree, and the main
         window below a popup must not be mistaken for it. Without one, the smallest top-level
         containing the point wins (the one on top, in practice).
         """
-        best: tuple[float, Ref] | None = None
+        best: tuple[float, Ref, Correction] | None = None
         for app in apps:
             try:
                 frames = [tuple(f) for f in self._call_app([_method(app, _ACCESSIBLE, "GetChildren")], deadline)[0][0]]
@@ -341,18 +346,25 @@ class AtSpiAccessibility:
                 if isinstance(extents, CallError) or isinstance(state, CallError):
                     continue
                 rect = _rect_from_extents(extents[0])
-                if not _contains(rect, x, y) or "showing" not in _state_names(state[0]):
+                if rect is None or "showing" not in _state_names(state[0]):
                     continue
-                assert rect is not None
+                correction = Correction()
                 if window is not None and window.rect is not None:
+                    fit = extents_correction(rect, window.rect)
+                    if fit is None:
+                        continue
+                    correction = fit[0]
+                    rect = correction.rect(rect)
                     if not _same_box(rect, window.rect):
                         continue  # e.g. the main window under a popup menu that AT-SPI does not list
                     score = float(sum(abs(a - b) for a, b in zip(rect, window.rect)))
                 else:
                     score = float((rect[2] - rect[0]) * (rect[3] - rect[1]))
+                if not _contains(rect, x, y):
+                    continue
                 if best is None or score < best[0]:
-                    best = (score, (str(frame[0]), str(frame[1])))
-        return best[1] if best else None
+                    best = (score, (str(frame[0]), str(frame[1])), correction)
+        return (best[1], best[2]) if best else None
 
     # ---- focused element ------------------------------------------------------------------
 

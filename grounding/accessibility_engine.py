@@ -8,7 +8,11 @@ the position hint best, then to the one nearest `hints.near`. The answer is the 
 clipped to the screenshot, and its centre.
 
 Element boxes are screen pixels; the screenshot's top-left is `hints.screen_origin`, so both are
-shifted by it. (Boxes are as the application reports them; some programs report them offset.)
+shifted by it. Boxes come corrected per window by the listing (grounding.accessibility_tree: scaled
+or window-relative extents); an element the listing marks ``covered`` (under a window stacked above
+its own, e.g. a main window's button under a dialog) always loses and is never the answer alone.
+Besides the label, an element whose name's content words all appear in the description scores 0.9
+("Save icon" for "save the document (floppy disk icon)"), below an exact name.
 """
 
 from __future__ import annotations
@@ -146,7 +150,8 @@ class AccessibilityGrounder:
         wanted_roles = roles_mentioned(description)
         hint_roles = roles_mentioned(hints.role) | {hints.role.casefold()} if hints.role else frozenset()
         position = text_match.parse_position_hint(hints.position).merged(text_match.parse_position_hint(description))
-        scored = []
+        description_words = set(_words(description))
+        scored, hidden = [], []
         for element in elements:
             box = _clip(element.rect, hints.screen_origin, size) if element.rect else None
             if box is None:
@@ -155,6 +160,8 @@ class AccessibilityGrounder:
                              0.8 * text_match.similarity(target, element.description or ""))
             if element.name and target and _contains_words(element.name, target):
                 text_score = max(text_score, 0.75)  # "Password" in "Password label"
+            if element.name:  # "Save icon" for "save the document (floppy disk icon)"
+                text_score = max(text_score, _word_containment(element.name, description_words))
             score = text_score
             if wanted_roles:
                 score += 0.15 if element.role in wanted_roles else -0.2
@@ -168,10 +175,39 @@ class AccessibilityGrounder:
             if hints.near is not None:
                 tiebreak += text_match.near_score(box, hints.near, scale=50)
             point = ((box[0] + box[2] - 1) // 2, (box[1] + box[3] - 1) // 2)
-            scored.append((score, tiebreak, Candidate(point, box, round(min(score, 1.0), 4), element.name, self.name)))
+            candidate = (score, tiebreak, Candidate(point, box, round(min(score, 1.0), 4), element.name, self.name))
+            if getattr(element, "covered", False):  # hidden under a window stacked above its own: it loses
+                hidden.append((min(score, _MIN_SCORE - 0.01),) + candidate[1:])
+            else:
+                scored.append(candidate)
         # ties (within _TIE) are settled by the tie-breaker: round scores into _TIE buckets for sorting
         scored.sort(key=lambda s: (-round(s[0] / _TIE), -s[1], -s[0]))
-        return scored
+        hidden.sort(key=lambda s: -s[0])
+        return scored + hidden
+
+
+# words that say what kind of thing an element is, not which one ("Save icon", "OK button")
+_GENERIC_WORDS = frozenset({"icon", "button", "the", "a", "an", "and", "of", "to", "in", "on", "for", "with", "label",
+                            "item", "field", "box", "tab", "link", "image", "toolbar", "menu"})
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(text.casefold())
+
+
+def _word_containment(name: str, description_words: set[str]) -> float:
+    """0.9 when every content word of the name is in the description (0.95 when its generic words are
+    too: "Save icon" in "save the document (floppy disk icon)"), 0.6 x the share of them otherwise;
+    0 for names too short to tell (a lone letter or digit)."""
+    words = _words(name)
+    content = [w for w in words if w not in _GENERIC_WORDS]
+    if not content or sum(len(w) for w in content) < 3:
+        return 0.0
+    found = sum(w in description_words for w in content)
+    if found == len(content):
+        return 0.95 if all(w in description_words for w in words) and len(words) > len(content) else 0.9
+    return 0.6 * found / len(content)
 
 
 def _contains_words(name: str, target: str) -> bool:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["WindowInfo", "Windows", "X11Windows", "NullWindows", "open_windows"]
+__all__ = ["WindowInfo", "Windows", "X11Windows", "NullWindows", "open_windows", "Correction", "extents_correction"]
 
 # How deep below a WM frame to look for the client window; frames nest one or two levels.
 _CLIENT_SEARCH_DEPTH = 3
@@ -69,6 +69,9 @@ class NullWindows:
         return None
 
     def windows_of(self, pids: set[int]) -> list[WindowInfo]:
+        return []
+
+    def top_levels(self) -> list[WindowInfo]:
         return []
 
     def close(self) -> None:
@@ -133,6 +136,24 @@ class X11Windows:
                     found.append(self._describe(client))
         except (XError, ConnectionError):
             pass
+        return found
+
+    def top_levels(self) -> list[WindowInfo]:
+        """Every viewable top-level window, bottom to top (X stacking order); [] on an X error."""
+        from Xlib.error import XError
+
+        X, found = self._X, []
+        try:
+            for window in self._root.query_tree().children:
+                try:
+                    attrs = window.get_attributes()
+                    if attrs.map_state != X.IsViewable or attrs.win_class != X.InputOutput:
+                        continue
+                    found.append(self._describe(self._client_of(window)))
+                except XError:  # vanished meanwhile
+                    continue
+        except (XError, ConnectionError):
+            return []
         return found
 
     def close(self) -> None:
@@ -234,6 +255,62 @@ class X11Windows:
         origin = self._root.translate_coords(window, 0, 0)  # window's (0, 0) in root coordinates
         left, top = int(origin.x), int(origin.y)
         return (left, top, left + int(geom.width), top + int(geom.height))
+
+
+# ---- extents as applications report them vs. the window's real geometry --------------------------
+
+_COMMON_SCALES = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """real = reported * scale + offset: how one window's reported (AT-SPI) extents map to screen pixels.
+
+    Qt with QT_SCALE_FACTOR and GTK3 with GDK_SCALE report logical (unscaled) pixels; GTK4 reports
+    window-relative ones. The identity leaves boxes as they are.
+    """
+
+    scale: float = 1.0
+    offset: tuple[int, int] = (0, 0)
+
+    @property
+    def identity(self) -> bool:
+        return self.scale == 1.0 and self.offset == (0, 0)
+
+    def rect(self, rect: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        s, (dx, dy) = self.scale, self.offset
+        return (round(rect[0] * s) + dx, round(rect[1] * s) + dy, round(rect[2] * s) + dx, round(rect[3] * s) + dy)
+
+    def point_back(self, x: int, y: int) -> tuple[int, int]:
+        """A screen point in the application's reported coordinates."""
+        return (round((x - self.offset[0]) / self.scale), round((y - self.offset[1]) / self.scale))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "offset": list(self.offset)}
+
+
+def extents_correction(reported: tuple[int, int, int, int],
+                       actual: tuple[int, int, int, int]) -> tuple[Correction, float] | None:
+    """The correction taking a top-level's reported extents to its window's geometry, and how well the
+    sizes agree (0 = exactly); None when the sizes are not one scale apart (another window)."""
+    rw, rh = reported[2] - reported[0], reported[3] - reported[1]
+    aw, ah = actual[2] - actual[0], actual[3] - actual[1]
+    if min(rw, rh, aw, ah) <= 0:
+        return None
+    sx, sy = aw / rw, ah / rh
+    ratio = (sx + sy) / 2
+    if abs(sx - sy) > 0.05 * ratio and abs(aw - rw * ratio) + abs(ah - rh * ratio) > 8:
+        return None  # not one scale in both directions
+    if not 0.9 <= ratio <= 3.2:
+        return None
+    scale = min(_COMMON_SCALES, key=lambda f: abs(ratio - f))
+    if abs(ratio - scale) > 0.04 * scale:
+        scale = round(ratio, 3)
+    misfit = abs(aw - rw * scale) + abs(ah - rh * scale)
+    offset = (actual[0] - round(reported[0] * scale), actual[1] - round(reported[1] * scale))
+    if misfit > 3 * scale:
+        offset = (0, 0)  # sizes differ by decorations (a WM frame): the origin says nothing reliable
+    return Correction(scale, offset), misfit
 
 
 def _as_text(value: bytes | str) -> str:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable
 
 from tracker.actions import Action
 from tracker.injection import InjectionLedger, expected_for
@@ -106,6 +106,10 @@ class PyAutoGuiExecutor:
                 self._inject(action, keys, gui)
         except gui.FailSafeException as exc:
             raise ExecutionError(f"fail-safe triggered (pointer in a screen corner) during {action}") from exc
+        except ExecutionError:
+            raise
+        except Exception as exc:  # pyautogui and Xlib errors (e.g. the display went away)
+            raise ExecutionError(f"{action} failed: {exc!r}") from exc
 
     def _inject(self, action: Action, keys: list[str], gui: Any) -> None:
         kind = action.kind
@@ -158,20 +162,11 @@ class PyAutoGuiExecutor:
                 self._paste(line, gui)
 
     def _paste(self, text: str, gui: Any) -> None:
-        """Paste `text` with ctrl+v through the clipboard, then put the previous clipboard text back."""
+        """Paste `text` with ctrl+v through the clipboard (see XClipboard.paste)."""
         if not shutil.which("xclip"):
             raise ExecutionError(f"typing {text!r} needs the clipboard: install xclip (apt-get install xclip)")
-        clipboard = XClipboard(self._env())
-        previous = clipboard.read()
-        data = text.encode("utf-8")
-        with clipboard.holding(data, self.paste_timeout_s) as owner:
-            gui.hotkey("ctrl", "v")
-            if not owner.fetched():
-                # a busy (or not pasting) application: keep the text there for a late paste, since
-                # restoring now could make it paste the old clipboard instead
-                owner.hand_over(data)
-            elif previous is not None:
-                owner.hand_over(previous)
+        XClipboard(self._env()).paste(text.encode("utf-8"), lambda: gui.hotkey("ctrl", "v"),
+                                      self.paste_timeout_s)
 
     # ----- checks and setup ----------------------------------------------------------------------
 
@@ -199,7 +194,9 @@ class PyAutoGuiExecutor:
         return {**os.environ, "DISPLAY": self._bound_display()}
 
     def _bound_display(self) -> str:
-        return self._gui.platformModule._display.get_display_name()
+        """The X display pyautogui talks to (on other platforms: $DISPLAY or "")."""
+        connection = getattr(self._gui.platformModule, "_display", None)
+        return connection.get_display_name() if connection else os.environ.get("DISPLAY", "")
 
     def _load(self) -> Any:
         """pyautogui, imported for this executor's display (fail-safe on)."""
@@ -210,7 +207,7 @@ class PyAutoGuiExecutor:
         gui = sys.modules["pyautogui"]
         self._gui = gui
         bound = self._bound_display()
-        if self.display is not None and not _same_display(bound, self.display):
+        if self.display is not None and bound and not _same_display(bound, self.display):
             self._gui = None
             raise ExecutionError(f"pyautogui is already bound to display {bound} in this process; it cannot "
                                  f"drive {self.display} (run one executor per display, in its own process)")
@@ -293,65 +290,51 @@ class XClipboard:
             return None
         return result.stdout if result.returncode == 0 else None
 
-    @contextlib.contextmanager
-    def holding(self, data: bytes, timeout_s: float) -> Iterator[_ClipboardOwner]:
-        """Own the clipboard with `data` while the block runs (see `_ClipboardOwner`)."""
-        # in the foreground (-quiet) xclip reports each paste it serves, so we know when to restore
-        process = subprocess.Popen(["xclip", "-quiet", "-selection", "clipboard", "-i"], env=self.env,
-                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        owner = _ClipboardOwner(process, self, timeout_s)
-        try:
-            process.stdin.write(data)  # type: ignore[union-attr]
-            process.stdin.close()  # type: ignore[union-attr]
-            if not owner.wait_for(b"request number 1", 3.0):  # printed once it owns the selection
-                raise ExecutionError(f"xclip could not take the clipboard (exit code {process.poll()})")
-            yield owner
-        finally:
-            if owner.handed_over:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=1)  # it ends by itself once the new owner takes over
-            if process.poll() is None:
-                process.terminate()  # no owner left: the clipboard is empty again, as it was
-                process.wait(timeout=5)
-
     def write_detached(self, data: bytes) -> None:
         """Put `data` on the clipboard, served by a background xclip that ends when someone else copies."""
         # DEVNULL output: the backgrounded xclip keeps inherited pipes open, which would hang run()
         subprocess.run(["xclip", "-selection", "clipboard", "-i"], input=data, env=self.env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
 
+    def paste(self, data: bytes, press_paste: Callable[[], None], timeout_s: float) -> bool:
+        """Hold `data` on the clipboard, call `press_paste`, and once the application fetched it put the
+        previous text back (or leave it empty, as it was). False when nothing fetched it within
+        `timeout_s`: the text then stays on the clipboard, so a late paste still gets it."""
+        previous = self.read()
+        # in the foreground (-quiet) xclip reports each request it serves: that is when to restore
+        owner = subprocess.Popen(["xclip", "-quiet", "-selection", "clipboard", "-i"], env=self.env,
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        threading.Thread(target=lambda: [lines.put(line) for line in owner.stderr], daemon=True).start()
+        handed_over = False
+        try:
+            owner.stdin.write(data)  # type: ignore[union-attr]
+            owner.stdin.close()  # type: ignore[union-attr]
+            if not _wait_for_line(lines, b"request number 1", 3.0):  # printed once it owns the clipboard
+                raise ExecutionError(f"xclip could not take the clipboard (exit code {owner.poll()})")
+            press_paste()
+            fetched = _wait_for_line(lines, b"request number 2", timeout_s)  # request 1 was served
+            successor = previous if fetched else data
+            if successor is not None:
+                self.write_detached(successor)
+                handed_over = True
+            return fetched
+        finally:
+            if handed_over:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    owner.wait(timeout=1)  # it ends by itself once the successor owns the clipboard
+            if owner.poll() is None:
+                owner.terminate()
+                owner.wait(timeout=5)
 
-class _ClipboardOwner:
-    """A foreground xclip holding the clipboard: waits for pastes served, hands the clipboard over."""
 
-    def __init__(self, process: subprocess.Popen, clipboard: XClipboard, timeout_s: float) -> None:
-        self.process = process
-        self.clipboard = clipboard
-        self.timeout_s = timeout_s
-        self.handed_over = False
-        self._lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-
-    def _read_stderr(self) -> None:
-        for line in self.process.stderr:  # type: ignore[union-attr]
-            self._lines.put(line)
-
-    def wait_for(self, needle: bytes, timeout: float) -> bool:
-        """True once xclip printed a line containing `needle`, False after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                if needle in self._lines.get(timeout=left):
-                    return True
-            except queue.Empty:
-                break
-        return False
-
-    def fetched(self) -> bool:
-        """Wait until one paste was served ("waiting for request 2"), at most the paste timeout."""
-        return self.wait_for(b"request number 2", self.timeout_s)
-
-    def hand_over(self, data: bytes) -> None:
-        """Give the clipboard to `data` (e.g. what it held before); this owner then ends."""
-        self.handed_over = True
-        self.clipboard.write_detached(data)
+def _wait_for_line(lines: queue.SimpleQueue[bytes], needle: bytes, timeout_s: float) -> bool:
+    """True once a line containing `needle` arrives, False after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if needle in lines.get(timeout=left):
+                return True
+        except queue.Empty:
+            return False
+    return False

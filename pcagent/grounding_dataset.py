@@ -13,6 +13,9 @@ Two sources, each run under a fresh ``VirtualDisplay`` (Xvfb + AT-SPI), screensh
    is dropped and counted. These checks use OCR, so a text target OCR cannot read even in a crop never
    enters the set (say so when quoting OCR accuracy on it).
 
+With ``on_capture`` (live evaluation), each target is first marked ``a11y_exposed`` (``mark_exposed``)
+and only exposed ones are scored live; the others are counted in ``MakeReport.not_exposed``.
+
 Output: ``OUT/images/*.png``, ``OUT/dataset.json`` (xyxy boxes), ``OUT/README.txt``.
 """
 
@@ -92,6 +95,7 @@ class MakeReport:
     per_shot: Counter = field(default_factory=Counter)  # "app/variant" -> records
     dropped: Counter = field(default_factory=Counter)  # "app: reason" -> count
     skipped: list[str] = field(default_factory=list)  # programs not captured, with why
+    not_exposed: Counter = field(default_factory=Counter)  # live eval: "app type" -> targets not in the tree
     dataset_file: Path | None = None
 
     def per_application(self) -> Counter:
@@ -108,6 +112,10 @@ class MakeReport:
             lines.append(f"dropped {sum(self.dropped.values())} records:")
             lines += [f"  {why}: {n}" for why, n in sorted(self.dropped.items())]
         lines += [f"skipped: {why}" for why in self.skipped]
+        if self.not_exposed:
+            lines.append(f"not exposed in the accessibility tree (left out of live evaluation): "
+                         f"{sum(self.not_exposed.values())}")
+            lines += [f"  {what}: {n}" for what, n in sorted(self.not_exposed.items())]
         return "\n".join(lines)
 
 
@@ -275,7 +283,59 @@ def _add(report: MakeReport, shot: str, samples: list[Sample], display: VirtualD
     report.samples += kept
     report.per_shot[shot] += len(kept)
     if on_capture is not None and kept:
-        on_capture(display, kept)  # e.g. an accessibility engine, while the screen is still live
+        exposed = mark_exposed(display, kept)
+        for sample in kept:
+            if not sample.extra["a11y_exposed"]:
+                report.not_exposed[f"{sample.application} {sample.data_type}"] += 1
+        if exposed:
+            on_capture(display, exposed)  # e.g. an accessibility engine, while the screen is still live
+
+
+def mark_exposed(display: VirtualDisplay, samples: list[Sample]) -> list[Sample]:
+    """Set ``extra["a11y_exposed"]`` on each sample; return the exposed ones.
+
+    A target is exposed when some showing element the accessibility tree lists (every application,
+    boxes corrected per window, not hidden under another window) overlaps its box by at least half of
+    the smaller of the two, and its name loosely matches the target's text (similarity >= 0.6, or one
+    holds the other's words; for an icon with no known name the overlap alone counts). Qt popup menus
+    and GTK2 open menus are not in the tree: their items are not exposed.
+    """
+    from grounding.accessibility import open_accessibility
+    from grounding.accessibility_tree import list_elements
+
+    a11y = open_accessibility(display.child_env(), timeout=3.0)
+    try:
+        elements = [e for e in list_elements(a11y, everything=True, node_cap=8000, timeout=8.0).elements
+                    if e.rect is not None and not e.covered]
+    finally:
+        a11y.close()
+    exposed = []
+    for sample in samples:
+        want = sample.extra.get("text") or sample.extra.get("name")
+        sample.extra["a11y_exposed"] = any(
+            _overlap_share(e.rect, sample.box) >= 0.5 and (want is None or _loose_name(e.name or "", want))
+            for e in elements)
+        if sample.extra["a11y_exposed"]:
+            exposed.append(sample)
+    return exposed
+
+
+def _overlap_share(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box's area."""
+    width, height = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / max(smaller, 1)
+
+
+def _loose_name(name: str, text: str) -> bool:
+    from grounding.text_match import normalize_label, similarity
+
+    a, b = normalize_label(name), normalize_label(text)
+    if not a or not b:
+        return False
+    return similarity(a, b) >= 0.6 or f" {a} " in f" {b} " or f" {b} " in f" {a} "
 
 
 # ----- the whole set ------------------------------------------------------------------------------

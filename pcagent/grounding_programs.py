@@ -253,7 +253,7 @@ def _targets(infos: list[Any], image: Image.Image, shot: str, program: RealProgr
              dropped: Counter, theme: str, keep: Any = None) -> list[Sample]:
     """Verified samples from listed elements; ``keep(info)`` narrows which elements count at all."""
     candidates = [i for i in infos if i.role in CLICKABLE_ROLES and i.rect and (i.name or "").strip()
-                  and "visible" in i.states and (keep is None or keep(i))]
+                  and "visible" in i.states and not i.covered and (keep is None or keep(i))]
     names = Counter((i.name or "").strip().lower() for i in candidates)
     samples, seen_boxes = [], set()
     for info in candidates:

@@ -238,7 +238,7 @@ class SampleWindow(QMainWindow):
             button = self._add(QPushButton(name, central), name.lower(), name)
             button.clicked.connect(lambda _=False, n=name: log.write("button_clicked", f"Clicked {n}", name=n))
 
-        self._add(QLabel("Name:", central), "name_label", "Name label")
+        self._add(QLabel("Name:", central), "name_label", None)  # labels: their text (Qt's default)
         self.name_field = self._add(QLineEdit(central), "name", "Name")
         self.name_field.setPlaceholderText("Type a name")
         self.name_field.textChanged.connect(
@@ -247,7 +247,7 @@ class SampleWindow(QMainWindow):
             lambda: log.write("name_return", f"Name entered: {self.name_field.text()}",
                               text=self.name_field.text()))
 
-        self._add(QLabel("Password:", central), "password_label", "Password label")
+        self._add(QLabel("Password:", central), "password_label", None)
         self.password_field = self._add(QLineEdit(central), "password", "Password")
         self.password_field.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_field.textChanged.connect(
@@ -277,7 +277,7 @@ class SampleWindow(QMainWindow):
         canvas.setPalette(palette)
         self.drag = self._add(DragSquare(log, canvas), "drag", "Drag me")
 
-        self.status = self._add(QLabel("Ready", central), "status", "Status")
+        self.status = self._add(QLabel("Ready", central), "status", None)  # named by its current text
         self.status.setFrameShape(QLabel.Shape.StyledPanel)
         log.status_label = self.status
 
@@ -290,9 +290,10 @@ class SampleWindow(QMainWindow):
         self.chrome = WindowChrome(self, lambda event, status=None, **f: log.write(event, status, **f)) \
             if menus else None
 
-    def _add(self, widget: QWidget, object_name: str, accessible_name: str) -> Any:
+    def _add(self, widget: QWidget, object_name: str, accessible_name: str | None) -> Any:
         widget.setObjectName(object_name)
-        widget.setAccessibleName(accessible_name)
+        if accessible_name is not None:  # None: Qt's default, a label's visible text
+            widget.setAccessibleName(accessible_name)
         self.named[object_name] = widget
         return widget
 
