@@ -150,7 +150,7 @@ class AccessibilityGrounder:
         wanted_roles = roles_mentioned(description)
         hint_roles = roles_mentioned(hints.role) | {hints.role.casefold()} if hints.role else frozenset()
         position = text_match.parse_position_hint(hints.position).merged(text_match.parse_position_hint(description))
-        description_words = set(_words(description))
+        description_words, target_words = set(_words(description)), set(_words(target))
         scored, hidden = [], []
         for element in elements:
             box = _clip(element.rect, hints.screen_origin, size) if element.rect else None
@@ -161,7 +161,7 @@ class AccessibilityGrounder:
             if element.name and target and _contains_words(element.name, target):
                 text_score = max(text_score, 0.75)  # "Password" in "Password label"
             if element.name:  # "Save icon" for "save the document (floppy disk icon)"
-                text_score = max(text_score, _word_containment(element.name, description_words))
+                text_score = max(text_score, _word_containment(element.name, target_words, description_words))
             score = text_score
             if wanted_roles:
                 score += 0.15 if element.role in wanted_roles else -0.2
@@ -196,15 +196,16 @@ def _words(text: str) -> list[str]:
     return _WORD_RE.findall(text.casefold())
 
 
-def _word_containment(name: str, description_words: set[str]) -> float:
-    """0.9 when every content word of the name is in the description (0.95 when its generic words are
-    too: "Save icon" in "save the document (floppy disk icon)"), 0.6 x the share of them otherwise;
-    0 for names too short to tell (a lone letter or digit)."""
+def _word_containment(name: str, target_words: set[str], description_words: set[str]) -> float:
+    """0.9 when every content word of the name is among the target's words (what the description asks
+    for, not its "in the File menu"), 0.95 when the name's generic words are in the description too
+    ("Save icon" in "save the document (floppy disk icon)"); 0.6 x the share found otherwise; 0 for names
+    too short to tell (a lone letter or digit)."""
     words = _words(name)
     content = [w for w in words if w not in _GENERIC_WORDS]
     if not content or sum(len(w) for w in content) < 3:
         return 0.0
-    found = sum(w in description_words for w in content)
+    found = sum(w in target_words for w in content)
     if found == len(content):
         return 0.95 if all(w in description_words for w in words) and len(words) > len(content) else 0.9
     return 0.6 * found / len(content)

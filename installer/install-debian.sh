@@ -72,4 +72,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 say "installing pcagent$extras into $venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here$extras"
+# pyautogui's helper mouseinfo requires the old python3-xlib, which writes over python-xlib's own
+# Xlib package (and its RandR support); keep only python-xlib.
+if "$venv/bin/python" -m pip show -q python3-xlib >/dev/null 2>&1; then
+  "$venv/bin/python" -m pip uninstall -y -q python3-xlib
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "python-xlib>=0.33"
+fi
 say "done: $venv/bin/pcagent"

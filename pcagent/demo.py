@@ -34,8 +34,8 @@ def _xdotool(env: dict, *args: object) -> None:
     subprocess.run(["xdotool", *map(str, args)], env=env, check=True, timeout=30)
 
 
-def _launch_app(env: dict, log: Path) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log)], env=env,
+def _launch_app(env: dict, log: Path, *args: str) -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log), *args], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -83,12 +83,37 @@ def _demonstrate(env: dict, widgets: dict) -> None:
     _xdotool(env, "key", "ctrl+shift+F10")  # the recorder's finish hotkey
 
 
+def _replay(env: dict, recorded: Path, replayed: Path) -> int:
+    """`pcagent replay` of the recording, in auto mode, its output streamed to ours."""
+    proc = subprocess.Popen([sys.executable, "-m", "pcagent", "replay", str(recorded), "--mode", "auto",
+                             "--out", str(replayed), "--settle", "0.5"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:
+            print(f"  {line.rstrip()}", flush=True)
+        return proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _app_summary(log: Path) -> str:
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = [e["text"] for e in events if e.get("event") == "name_changed"]
+    clicked = [e["name"] for e in events if e.get("event") == "button_clicked"]
+    opened = [e["text"] for e in events if e.get("event") == "item_double_clicked"]
+    return (f"name field: {names[-1] if names else '(empty)'!r}; opened: {', '.join(opened) or 'nothing'}; "
+            f"buttons clicked: {', '.join(clicked) or 'none'}")
+
+
 def run_demo(args) -> int:
     if not shutil.which("xdotool"):
         print("pcagent demo: xdotool is not installed (apt-get install xdotool, or run "
               "installer/install-debian.sh)", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else default_out("demo")
+    recorded, replayed = out / "recorded", out / "replayed"
     print("Starting a virtual display and the sample app ...", flush=True)
     try:
         with VirtualDisplay(1280, 800, accessibility=True) as display, \
@@ -96,7 +121,7 @@ def run_demo(args) -> int:
             env = display.child_env()
             app, ready = _launch_app(env, Path(scratch) / "app.jsonl")
             try:
-                recorder = RecorderProcess(out, "--task", DEMO_TASK, "--idle-wait", "0", env=env).start()
+                recorder = RecorderProcess(recorded, "--task", DEMO_TASK, "--idle-wait", "0", env=env).start()
                 print(f"Recording the demonstration: {DEMO_TASK}", flush=True)
                 try:
                     _demonstrate(env, ready["widgets"])
@@ -107,17 +132,29 @@ def run_demo(args) -> int:
             finally:
                 app.terminate()
                 app.wait(10)
+            if code != 0:
+                print(f"pcagent demo: the recorder failed:\n{recorder.output}", file=sys.stderr)
+                return 1
+            trajectory = read_trajectory(recorded)
+            print(f"\nRecorded {len(trajectory.steps)} steps (outcome: {trajectory.meta.get('outcome')}):")
+            print_steps(trajectory)
+            print("\nThe app now opens with its widgets moved; the agent replays the demonstration, "
+                  "finding each target again (accessibility tree, the recorded crop, OCR):", flush=True)
+            log = Path(scratch) / "app-moved.jsonl"
+            app, _ = _launch_app(env, log, "--layout", "moved")
+            try:
+                replay_code = _replay(env, recorded, replayed)
+            finally:
+                app.terminate()
+                app.wait(10)
+            print(f"\nWhat the moved app saw: {_app_summary(log)}")
     except (DisplayError, DemoError, subprocess.SubprocessError) as exc:
         print(f"pcagent demo: {exc}", file=sys.stderr)
         return 1
-    if code != 0:
-        print(f"pcagent demo: the recorder failed:\n{recorder.output}", file=sys.stderr)
-        return 1
-    trajectory = read_trajectory(out)
-    print(f"\nRecorded {len(trajectory.steps)} steps (outcome: {trajectory.meta.get('outcome')}):")
-    print_steps(trajectory)
-    errors = [p for p in check_trajectory(out) if p.severity == "error"]
+    errors = [p for path in (recorded, replayed) if path.exists()
+              for p in check_trajectory(path) if p.severity == "error"]
     for problem in errors:
         print(problem, file=sys.stderr)
-    print(f"\nTrajectory: {out}\n  inspect it with: pcagent trace show {out}")
-    return 1 if errors else 0
+    print(f"\nTrajectories:\n  recorded: {recorded}\n  replayed: {replayed}\n"
+          f"  inspect them with: pcagent trace show {recorded}")
+    return 1 if errors or replay_code != 0 else 0

@@ -138,6 +138,9 @@ class VirtualDisplay:
         if self._xvfb_log is not None:
             self._xvfb_log.close()
             self._xvfb_log = None
+        if getattr(self, "_runtime_dir", None):
+            shutil.rmtree(self._runtime_dir, ignore_errors=True)
+            self._runtime_dir = None
         self._started = False
 
     def __enter__(self) -> "VirtualDisplay":
@@ -239,6 +242,10 @@ class VirtualDisplay:
         if not launcher:
             self.accessibility_error = "at-spi-bus-launcher is not installed: apt-get install at-spi2-core"
             return
+        # A private runtime folder: at-spi-bus-launcher puts its socket under it, and the shared
+        # default (~/.cache/at-spi/bus_<display>) collides when display numbers are reused.
+        self._runtime_dir = tempfile.mkdtemp(prefix="pcagent-display-")
+        self.env["XDG_RUNTIME_DIR"] = self._runtime_dir
         try:
             self.dbus_address = self._start_session_bus(dbus_daemon, timeout)
             self.env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
@@ -263,7 +270,7 @@ class VirtualDisplay:
         """Start a private session bus; return its address."""
         proc = subprocess.Popen(
             [dbus_daemon, "--session", "--nofork", "--nopidfile", "--print-address=1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env=self.child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._procs.append(proc)
