@@ -25,6 +25,7 @@ from pcagent.executor import PyAutoGuiExecutor
 from pcagent.guards import ActionGuard
 from tracker.capture import CaptureUnavailable, describe_screens, grab_frame
 from tracker.injection import InjectionLedger
+from tracker.merge import MergeConfig
 from tracker.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.trajectory import TrajectoryError, TrajectoryWriter, new_meta
 
@@ -135,7 +136,8 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
         return False
 
     recorder = Recorder(out, writer=writer, ledger=ledger,
-                        config=RecorderConfig(hotkeys=options.hotkeys, exclude_window_ids=_terminal_window_ids()),
+                        config=RecorderConfig(hotkeys=options.hotkeys, exclude_window_ids=_terminal_window_ids(),
+                                              merge=MergeConfig(idle_wait_s=None)),  # the person is not "waiting"
                         on_step=activity.add_step, on_human_input=lambda event: activity.acting.set(),
                         on_control=on_control)
     capture = _ScreenCapture()

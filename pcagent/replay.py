@@ -154,6 +154,12 @@ class ReplayPlanner:
         if self.exact:
             return self._check_exact(step, recorded, context, shot, crop_box, details)
         name = _target_name(step, recorded)
+        if not name and shot is not None:
+            # No element was recorded (e.g. a context menu opened on the press and hid it from
+            # AT-SPI): the text next to the point on the recorded screen names the target instead.
+            name = _label_near(shot, (point[0] - self._recorded_origin[0], point[1] - self._recorded_origin[1]))
+            if name:
+                details["label_from_screenshot"] = name
         template = crop_template(shot, crop_box, pad=0) if crop_box is not None else None
         if not name and template is None:
             return _ask(step, f"nothing to find the target at {_xy(point)} by: no element name and no "
@@ -311,6 +317,32 @@ def _similarity_in_place(crop: Image.Image, screen: Image.Image, box: Box) -> fl
     scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
     scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
     return float(np.clip(scores.max(), -1.0, 1.0))
+
+
+LABEL_BAND = (320, 14)  # how far left/right and up/down of the point a label may be read
+
+
+def _label_near(shot: Image.Image, point: tuple[int, int]) -> str:
+    """The text line on the recorded screenshot at or nearest to `point` on the same row, or ""."""
+    from grounding.ocr import shared_engine
+
+    x, y = point
+    band = (max(x - LABEL_BAND[0], 0), max(y - LABEL_BAND[1], 0),
+            min(x + LABEL_BAND[0], shot.width), min(y + LABEL_BAND[1], shot.height))
+    if band[2] - band[0] < 8 or band[3] - band[1] < 8:
+        return ""
+    try:
+        lines = [b for b in shared_engine().read(shot.crop(band)) if b.level == "line" and b.text.strip()]
+    except Exception:  # OCR is a best effort here: no label means the crop alone is used
+        return ""
+    if not lines:
+        return ""
+
+    def distance(box) -> float:
+        left, right = box.box[0] + band[0], box.box[2] + band[0]
+        return 0.0 if left <= x <= right else min(abs(x - left), abs(x - right))
+
+    return min(lines, key=distance).text.strip()
 
 
 def _target_name(step: Step, recorded: Action) -> str:

@@ -70,6 +70,9 @@ def test_icon_names_match_by_content_words_and_exact_names_stay_best():
     assert inside((80, 40, 110, 70), grounder.ground(SCREEN, "open a file (folder icon)").point)
     assert inside((10, 100, 90, 130), grounder.ground(SCREEN, 'click the "Save" button').point)
     assert not grounder.ground(SCREEN, "reload (circular arrows icon)").found
+    menus = AccessibilityGrounder(Listed([el("Edit", "menu item", (40, 0, 80, 20)),
+                                          el("Copy\tCtrl+C", "menu item", (40, 80, 200, 100))]))
+    assert inside((40, 80, 200, 100), menus.ground(SCREEN, 'click "Copy" in the Edit menu').point)
 
 
 def test_a_covered_element_loses_and_is_never_the_answer_alone():

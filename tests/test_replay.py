@@ -267,6 +267,24 @@ def test_an_element_that_is_not_there_is_never_guessed(recording, launch_sample_
     assert "could not find 'Publish'" in output.action.text
 
 
+@pytest.mark.display
+@pytest.mark.timeout(120)
+def test_a_step_recorded_without_an_element_is_found_by_the_text_beside_it(recording, launch_sample_app, grab,
+                                                                          grounder, a11y, tmp_path):
+    """A right click opens a menu on the press, which can hide the element from AT-SPI: the step then
+    has no element, and the label read off the recorded screenshot names the target."""
+    source, widgets = recording
+    first = read_trajectory(source).steps[0]  # the click on Save
+    shot = Image.open(source / first.screenshot).convert("RGB")
+    step = Step(0, first.time, "human", first.action, None, first.pointer, None, first.window)
+    trajectory = write_trajectory(tmp_path / "unnamed", [(step, shot)])
+    app = launch_sample_app("--layout", "moved")
+    wait_until_listed(a11y, "Save")
+    output = ReplayPlanner(trajectory, grounder=grounder).plan(context(grab, 0))
+    assert output.details.get("label_from_screenshot") == "Save", output.details
+    assert output.action.kind == "click" and inside(app.widgets["save"], output.action.point), output
+
+
 # ---- without a display: the bookkeeping -------------------------------------------------------------
 
 
