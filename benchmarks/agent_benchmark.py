@@ -19,7 +19,7 @@ model (the scripted server's loopback round trip, as ``PlannerOutput.model_laten
 grounding (OCR through the cache), execute (input injection; deliberate sleeps apart), record (PNG +
 screenshot file + steps.jsonl line), other (the rest of the loop: screen hash, guards, gate, history).
 The first step (cold cache: a full read) is reported apart. The baseline, one full-screen OCR without a
-cache, is measured in the same run. Prints a table and the markdown section for BENCHMARKS.md.
+cache, is measured in the same run. Prints a table (and, with --markdown, a section for BENCHMARKS.md).
 """
 
 from __future__ import annotations

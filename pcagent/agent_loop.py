@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -58,6 +59,14 @@ class AgentConfig:
     settle_s: float = 0.6  # after acting, let the screen update before the next capture
 
 
+class _AnyEvent:
+    def __init__(self, *events: threading.Event) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
+
+
 @dataclass
 class HumanActivity:
     """Shared with the recorder's callbacks: the person's input and steps, thread-safe."""
@@ -68,6 +77,12 @@ class HumanActivity:
     stop: threading.Event = field(default_factory=threading.Event)  # the stop hotkey
     steps: list[Step] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def attention(self) -> "_AnyEvent":
+        """Set while the person wants control (pause hotkey or their own input): what a gate
+        waiting for a decision watches, so it stops waiting at once."""
+        return _AnyEvent(self.interrupt, self.acting)
 
     def take_steps(self) -> list[Step]:
         with self.lock:
@@ -80,7 +95,15 @@ class HumanActivity:
 
 
 def _screen_hash(image: Image.Image) -> str:
-    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+    """A fingerprint of the screen for "unchanged?" checks; area-averaged to a quarter size, which
+    still sees any visible change and costs a fifth of hashing every pixel."""
+    return hashlib.blake2b(image.reduce(4).tobytes(), digest_size=16).hexdigest()
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=3)
+    return buffer.getvalue()
 
 
 class AgentLoop:
@@ -104,35 +127,40 @@ class AgentLoop:
         self.outcome: str | None = None
         self._parse_failures = self._replans = self._repeats = 0
         self._last_executed: tuple[str, str] | None = None  # (action, screen hash before it)
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcagent-png")
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
         """Run until finish, fail, stop or the step limit; return the outcome."""
-        agent_steps = 0
-        while self.outcome is None:
-            if self.activity.stop.is_set():
-                self.outcome = "stopped"
-                break
-            if agent_steps >= self.config.max_steps:
-                self.outcome = "step_limit"
-                break
-            if self.activity.interrupt.is_set():
-                self._hand_over("Paused (interrupt). Press Enter or the pause hotkey to resume.")
-                continue
-            if self.activity.acting.is_set():
-                self._hand_over("You took over. Press Enter or the pause hotkey to hand control back.")
-                continue
-            self._collect_human_steps()
-            with self.metrics.timed("agent"):
-                if self._step():
-                    agent_steps += 1
+        try:
+            self._run()
+        finally:
+            self._encoder.shutdown(wait=True)
         self.metrics.outcome = self.outcome
         self.report("finished", {"outcome": self.outcome})
         return self.outcome
 
+    def _run(self) -> None:
+        agent_steps = 0
+        while self.outcome is None:
+            if self.activity.stop.is_set():
+                self.outcome = "stopped"
+            elif agent_steps >= self.config.max_steps:
+                self.outcome = "step_limit"
+            elif self.activity.interrupt.is_set():
+                self._hand_over("Paused (interrupt). Press Enter or the pause hotkey to resume.")
+            elif self.activity.acting.is_set():
+                self._hand_over("You took over. Press Enter or the pause hotkey to hand control back.")
+            else:
+                self._collect_human_steps()
+                with self.metrics.timed("agent"):
+                    if self._step():
+                        agent_steps += 1
+
     def _step(self) -> bool:
         """One planning round; True when it used up a step (an action was recorded)."""
         shot, origin = self.capture()
+        png = self._encoder.submit(_png, shot)  # the trajectory's copy, encoded while the model thinks
         context = PlanContext(self.task, shot, origin, self.history[-self.config.history_steps:],
                               list(self.feedback), step_index=self.writer.next_index)
         started = time.monotonic()
@@ -152,11 +180,11 @@ class AgentLoop:
         plan_s = time.monotonic() - started
         planned = output.action
         if planned.kind in TERMINAL_KINDS:
-            self._record(output, planned, shot, None, Decision("approve", "policy"), {"plan_s": plan_s})
+            self._record(output, planned, png, None, Decision("approve", "policy"), {"plan_s": plan_s})
             self.outcome = planned.kind
             return True
         if planned.kind == "call_user":
-            self._record(output, planned, shot, None, Decision("approve", "policy"), {"plan_s": plan_s})
+            self._record(output, planned, png, None, Decision("approve", "policy"), {"plan_s": plan_s})
             self._ask_user(f"The agent asks: {planned.text}")
             return True
         grounding, action, ground_s = None, planned, 0.0
@@ -200,11 +228,11 @@ class AgentLoop:
                     self.feedback = [f'The user\'s replacement "{action}" could not be grounded.']
                     return False
                 action = action.with_point(grounding.point[0] + origin[0], grounding.point[1] + origin[1])
-        return self._apply(decision, output, planned, action, shot, grounding, screen,
+        return self._apply(decision, output, planned, action, png, grounding, screen,
                            {"plan_s": round(plan_s, 3), "ground_s": round(ground_s, 3)})
 
     def _apply(self, decision: Decision, output: PlannerOutput, planned: Action, action: Action,
-               shot: Image.Image, grounding: GroundingResult | None, screen: str, timing: dict) -> bool:
+               png: Future, grounding: GroundingResult | None, screen: str, timing: dict) -> bool:
         self.metrics.record_decision(decision)
         verdict = decision.verdict
         if verdict == "stop":
@@ -215,13 +243,13 @@ class AgentLoop:
                 self.feedback = [f"Your proposal {action} was not executed: the user intervened."]
                 return False  # the person came first: no input from the agent
             if action.kind in TERMINAL_KINDS:
-                self._record(output, action, shot, grounding, decision, timing)
+                self._record(output, action, png, grounding, decision, timing)
                 self.outcome = action.kind
                 return True
             started = time.monotonic()
             self.executor.execute(action)
             timing["execute_s"] = round(time.monotonic() - started, 3)
-            self._record(output, action, shot, grounding, decision, timing, planned=planned)
+            self._record(output, action, png, grounding, decision, timing, planned=planned)
             self._last_executed = (format_action(action), screen)
             time.sleep(self.config.settle_s)
             return True
@@ -231,7 +259,8 @@ class AgentLoop:
         if verdict == "reject":
             self.feedback = [f"The user rejected your proposal {action}; do not repeat it."]
         if verdict == "pause":
-            self.activity.interrupt.set()
+            if not self.activity.acting.is_set():  # else the person already took over by acting
+                self.activity.interrupt.set()
         elif verdict in ("reject", "takeover"):
             self.activity.acting.set()
         return False
@@ -245,11 +274,9 @@ class AgentLoop:
             result = self.grounder.ground(shot, action.element, GroundingHints(screen_origin=origin))
         return result, time.monotonic() - started
 
-    def _record(self, output: PlannerOutput, action: Action, shot: Image.Image,
+    def _record(self, output: PlannerOutput, action: Action, png: Future,
                 grounding: GroundingResult | None, decision: Decision, timing: dict,
                 planned: Action | None = None) -> None:
-        buffer = io.BytesIO()
-        shot.save(buffer, "PNG", compress_level=3)
         extra: dict = {"thought": {"text": output.thought, "source": "agent"},
                        "decision": decision.to_dict(), "timing": timing}
         if planned is not None and planned != action:
@@ -263,7 +290,7 @@ class AgentLoop:
         if output.details:
             extra["planner_details"] = output.details
         with self.writer.step_slot() as index:
-            path = self.writer.save_screenshot(index, buffer.getvalue())
+            path = self.writer.save_screenshot(index, png.result())
             step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(action),
                         screenshot=path, pointer=action.point, extra=extra)
             self.writer.append_step(step)

@@ -144,7 +144,7 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
     outcome = "error"
     try:
         recorder.start()
-        gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.interrupt,
+        gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
                          stdin=options.stdin, stdout=options.stdout)
         guard = ActionGuard()
         focused_role = _focused_role()

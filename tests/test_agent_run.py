@@ -132,6 +132,44 @@ def test_reject_then_the_human_acts_then_resume(sample_app, agent, xdo):
     assert metrics["rejected"] == 1 and metrics["human_steps"] == 1 and metrics["interventions"] == 1
 
 
+def test_the_human_takes_over_just_by_acting(sample_app, agent, xdo):
+    app = sample_app
+    script = [said("Delete it.", "click element: Delete button"), said("The user saved; done.", "finish")]
+    proc, server, out = agent(script, "--mode", "confirm")
+    at = proc.read_until("approve")
+    save = app.center("save")
+    xdo.click(*save)  # no answer at the prompt: the person simply acts
+    at = proc.read_until("You took over", start=at)
+    app.wait_for("button_clicked", name="Save")
+    time.sleep(1.0)
+    proc.write("\n")  # hand control back
+    assert proc.wait(120) == 0, proc.text
+    assert [e["name"] for e in app.events("button_clicked")] == ["Save"]
+    trajectory = read_trajectory(out)
+    assert [(s.actor, s.action) for s in trajectory.steps] == [
+        ("human", f"click ({save[0]}, {save[1]})"), ("agent", "finish")]
+    assert f"click ({save[0]}, {save[1]})" in json.dumps(server.requests[1])
+    assert trajectory.meta["collaboration"]["last_step_by"] == "agent"
+
+
+def test_suggest_mode_the_agent_proposes_and_the_human_acts(sample_app, agent, xdo):
+    app = sample_app
+    script = [said("Open it.", "click element: Open button"), said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "suggest")
+    at = proc.read_until("Open")
+    time.sleep(1.0)
+    assert not app.events("button_clicked"), "in suggest mode the agent never acts"
+    open_ = app.center("open")
+    xdo.click(*open_)
+    app.wait_for("button_clicked", name="Open")
+    time.sleep(1.0)
+    proc.write("\n")
+    assert proc.wait(120) == 0, proc.text
+    trajectory = read_trajectory(out)
+    assert [(s.actor, s.action) for s in trajectory.steps] == [
+        ("human", f"click ({open_[0]}, {open_[1]})"), ("agent", "finish")]
+
+
 def test_interrupt_during_the_countdown_stops_the_step_before_any_input(sample_app, agent, xdo):
     app = sample_app
     script = [said("Save.", "click element: Save button"), said("Done.", "finish")]
