@@ -41,6 +41,7 @@ class SessionOptions:
     max_steps: int = 30
     settle_s: float = 0.6
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+    guard: ActionGuard | None = None  # None: the default rules
     stdin: IO | None = None
     stdout: IO | None = None
 
@@ -146,7 +147,7 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
         recorder.start()
         gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
                          stdin=options.stdin, stdout=options.stdout)
-        guard = ActionGuard()
+        guard = options.guard or ActionGuard()
         focused_role = _focused_role()
 
         def guards(proposal: Proposal) -> list[str]:

@@ -42,6 +42,10 @@ def _add_common(parser) -> None:
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--out", help="trajectory folder (default: a new folder under the data dir)")
     parser.add_argument("--settle", type=float, default=0.6, help="seconds to let the screen settle after a step")
+    parser.add_argument("--models-file", help="the model profiles file (default ~/.config/pcagent/models.toml)")
+    parser.add_argument("--guards-file", metavar="TOML", help="extra guard rules ([guards] table)")
+    parser.add_argument("--guard-model", metavar="PROFILE",
+                        help="a small model that decides the steps the rules are unsure about")
 
 
 def register(commands) -> None:
@@ -53,7 +57,8 @@ def register(commands) -> None:
                           "end-to-end: the planner gives coordinates; uitars: UI-TARS output")
     run.add_argument("--grounder", default=DEFAULT_GROUNDER,
                      help=f"ocr, accessibility, template, model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
-    run.add_argument("--models-file", help="the model profiles file (default ~/.config/pcagent/models.toml)")
+    run.add_argument("--planner-url", metavar="URL", help="override the planner profile's base_url")
+    run.add_argument("--planner-model", metavar="NAME", help="override the planner profile's model")
     _add_common(run)
     run.set_defaults(func=run_agent)
 
@@ -66,9 +71,29 @@ def register(commands) -> None:
     replay.set_defaults(func=run_replay)
 
 
+def _guard(args):
+    """The action guard from --guards-file and --guard-model (defaults otherwise)."""
+    from models.factory import open_model
+    from models.profiles import get_profile
+    from pcagent.guards import ActionGuard, GuardModel, GuardRules
+
+    rules = GuardRules.from_toml(args.guards_file) if args.guards_file else GuardRules()
+    model = GuardModel(open_model(get_profile(args.guard_model, args.models_file))) \
+        if args.guard_model else None
+    return ActionGuard(rules, model)
+
+
 def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> int:
+    from models.errors import ModelError
+    from pcagent.guards import GuardConfigError
+
+    try:
+        guard = _guard(args)
+    except (GuardConfigError, ModelError) as exc:
+        print(f"pcagent: {exc}", file=sys.stderr)
+        return 2
     options = SessionOptions(mode=args.mode, countdown_s=args.countdown, max_steps=args.max_steps,
-                             settle_s=args.settle)
+                             settle_s=args.settle, guard=guard)
     print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
           "stop: ctrl+shift+f12; take over any time by using the mouse or keyboard)", flush=True)
     try:
@@ -94,7 +119,8 @@ def run_agent(args) -> int:
     from pcagent.planners import make_planner
 
     try:
-        profile = get_profile(args.planner, args.models_file)
+        profile = get_profile(args.planner, args.models_file, base_url=args.planner_url,
+                              model=args.planner_model)
         model = open_model(profile)
         planner = make_planner(args.planner_kind, model)
         grounder = open_grounder(args.grounder) if args.planner_kind == "planner+grounder" else None

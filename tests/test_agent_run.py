@@ -170,6 +170,21 @@ def test_suggest_mode_the_agent_proposes_and_the_human_acts(sample_app, agent, x
         ("human", f"click ({open_[0]}, {open_[1]})"), ("agent", "finish")]
 
 
+def test_the_user_edits_a_proposed_step(sample_app, agent):
+    app = sample_app
+    script = [said("Delete it.", "click element: Delete button"), said("Done.", "finish")]
+    proc, server, out = agent(script, "--mode", "confirm")
+    proc.read_until("approve")
+    proc.write("e click element: Open button\n")
+    assert proc.wait(120) == 0, proc.text
+    assert [e["name"] for e in app.events("button_clicked")] == ["Open"]
+    step = read_trajectory(out).steps[0]
+    assert step.extra["decision"] == {"verdict": "edit", "by": "user", "action": "click element: Open button"}
+    left, top, right, bottom = app.rect("open")
+    assert left <= step.pointer[0] < right and top <= step.pointer[1] < bottom
+    assert read_trajectory(out).meta["collaboration"]["edited"] == 1
+
+
 def test_interrupt_during_the_countdown_stops_the_step_before_any_input(sample_app, agent, xdo):
     app = sample_app
     script = [said("Save.", "click element: Save button"), said("Done.", "finish")]
@@ -215,3 +230,13 @@ def test_garbage_model_output_never_produces_input(sample_app, agent, answers):
     assert proc.wait(60) == 0, proc.text
     assert app_saw_input(app, since) == []
     assert read_trajectory(out).steps == []
+
+
+def test_without_a_planner_run_says_how_to_point_it_at_a_model(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "pcagent", "run", "do something"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "base_url" in result.stderr and "OpenAI-compatible" in result.stderr
+    assert "--planner" in result.stderr
