@@ -25,17 +25,10 @@ import threading
 import time
 from typing import Any, Callable
 
+from tracker.action_convert import pyautogui_key
 from tracker.actions import Action
 from tracker.injection import InjectionLedger, expected_for
 
-# Canonical key names (tracker.actions) that pyautogui spells differently; the rest are the same.
-PYAUTOGUI_KEYS = {
-    "super": "win", "alt_gr": "altright", "page_up": "pageup", "page_down": "pagedown",
-    "print_screen": "printscreen", "caps_lock": "capslock", "num_lock": "numlock",
-    "scroll_lock": "scrolllock", "menu": "apps", "media_play_pause": "playpause",
-    "media_volume_mute": "volumemute", "media_volume_down": "volumedown", "media_volume_up": "volumeup",
-    "media_previous": "prevtrack", "media_next": "nexttrack",
-}
 # pyautogui's X11 backend leaves the media keys unmapped (silently a no-op); these keysyms fill them in.
 _X11_MEDIA_KEYSYMS = {
     "playpause": "XF86AudioPlay", "volumemute": "XF86AudioMute", "volumedown": "XF86AudioLowerVolume",
@@ -46,11 +39,6 @@ PASTE_TIMEOUT_S = 2.0  # how long an application may take to fetch a paste befor
 
 class ExecutionError(RuntimeError):
     """An action that could not be (fully) performed; nothing is injected when it is refused up front."""
-
-
-def pyautogui_key(key: str) -> str:
-    """pyautogui's name for a canonical key name ("page_up" -> "pageup"; characters as they are)."""
-    return PYAUTOGUI_KEYS.get(key, key)
 
 
 def _same_display(a: str, b: str) -> bool:
