@@ -242,7 +242,7 @@ def _sent_size(budget: int) -> tuple[int, int]:
 
 ROWS = (("capture", "capture: mss grab + PIL conversion"), ("grab", "  of which mss grab"),
         ("encode", "encode: planner resize + PNG data URL + request body"),
-        ("resize", "  of which resize (LANCZOS)"), ("data_url", "  of which PNG + base64"),
+        ("resize", "  of which resize (BOX)"), ("data_url", "  of which PNG + base64"),
         ("parse", "parse (reply -> Action)"), ("grounding", "grounding: OCR through OcrCache"),
         ("ocr_engine", "  of which rapidocr on the changed crops"),
         ("execute", "execute: pyautogui click, deliberate sleeps apart"),
