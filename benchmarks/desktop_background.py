@@ -58,7 +58,7 @@ def _lorem(rng: random.Random, words: int) -> str:
 def make_busy_desktop(path: Path, seed: int = 7) -> None:
     """A desktop-like 1920x1080 image: wallpaper, a code editor, a web page with a photo,
     a terminal, a spreadsheet and a taskbar."""
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     rng = random.Random(seed)
     img = _photo(rng, (WIDTH, HEIGHT), grain=8)  # photo wallpaper, visible between the windows

@@ -24,7 +24,6 @@ left as they are).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -42,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from grounding.ocr import OcrGrounder, RapidOcrEngine  # noqa: E402
 from grounding.ocr_cache import OcrCache  # noqa: E402
+from pcagent.sampleapp_process import start_sample_app  # noqa: E402
 from pcagent.virtual_display import VirtualDisplay  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
@@ -73,21 +73,7 @@ def xdotool(env: dict, *args: object) -> None:
 
 def launch_app(env: dict, log: Path) -> tuple[subprocess.Popen, dict]:
     """The sample app, full screen; returns once it logged "ready"."""
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log),
-                             "--width", str(WIDTH), "--height", str(HEIGHT)],
-                            env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sample app exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        if log.exists():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                if '"ready"' in line:
-                    return proc, json.loads(line)
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the sample app did not start within 30 s")
+    return start_sample_app(env, log, "--width", WIDTH, "--height", HEIGHT)
 
 
 def wait_for_change(display: str, before, region: list[int] | None = None, timeout: float = 3.0):

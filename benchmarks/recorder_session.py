@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from pcagent.sampleapp_process import start_sample_app
+
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ["hello", "report", "Ada", "draft", "invoice", "lunch", "meeting", "notes"]
 
@@ -104,22 +106,7 @@ def session_actions(drv: Driver, widgets: dict) -> list:
 
 def launch_app(env: dict, log: Path, geometry: tuple[int, int, int, int]) -> tuple[subprocess.Popen, dict]:
     x, y, w, h = geometry
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pcagent.sampleapp", "--log", str(log), "--x", str(x), "--y", str(y),
-         "--width", str(w), "--height", str(h)],
-        env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the sample app exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        if log.exists():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                event = json.loads(line)
-                if event.get("event") == "ready":
-                    return proc, event
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the sample app did not start within 30 s")
+    return start_sample_app(env, log, "--x", x, "--y", y, "--width", w, "--height", h)
 
 
 def start_background(env: dict, image: Path) -> subprocess.Popen:

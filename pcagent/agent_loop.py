@@ -30,7 +30,6 @@ from grounding.base import Grounder, GroundingHints, GroundingResult
 from pcagent.agent_types import (Decision, Executor, HistoryItem, PlanContext, Planner, PlannerOutput,
                                  PlanningError, Proposal)
 from pcagent.collab_metrics import CollaborationMetrics
-from tracker import actions
 from tracker.actions import Action, format_action
 from tracker.trajectory import Step, TrajectoryWriter
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from pcagent.cli import print_steps
 from pcagent.record import default_out
 from pcagent.recorder_process import RecorderProcess
+from pcagent.sampleapp_process import SampleAppError, start_sample_app
 from pcagent.virtual_display import DisplayError, VirtualDisplay
 from tracker.trajectory import read_trajectory
 from tracker.trajectory_check import check_trajectory
@@ -35,20 +36,10 @@ def _xdotool(env: dict, *args: object) -> None:
 
 
 def _launch_app(env: dict, log: Path, *args: str) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log), *args], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DemoError(f"the sample app exited: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-        if log.exists():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                event = json.loads(line)
-                if event.get("event") == "ready":
-                    return proc, event
-        time.sleep(0.05)
-    proc.kill()
-    raise DemoError("the sample app did not start within 30 s")
+    try:
+        return start_sample_app(env, log, *args)
+    except SampleAppError as exc:
+        raise DemoError(str(exc)) from exc
 
 
 def _center(rect: list[int]) -> tuple[int, int]:

@@ -156,7 +156,7 @@ def test_suggest_mode_the_agent_proposes_and_the_human_acts(sample_app, agent, x
     app = sample_app
     script = [said("Open it.", "click element: Open button"), said("Done.", "finish")]
     proc, server, out = agent(script, "--mode", "suggest")
-    at = proc.read_until("Open")
+    proc.read_until("Open")
     time.sleep(1.0)
     assert not app.events("button_clicked"), "in suggest mode the agent never acts"
     open_ = app.center("open")

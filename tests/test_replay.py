@@ -8,10 +8,8 @@ drive ReplayPlanner directly with real screenshots and execute its actions with 
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from pcagent.agent_types import PlanContext
 from pcagent.executor import PyAutoGuiExecutor
 from pcagent.recorder_process import RecorderProcess
 from pcagent.replay import ReplayPlanner, default_replay_grounder
+from pcagent.sampleapp_process import start_sample_app, stop_sample_app
 from tests.xdo import Xdo
 from tracker.actions import Action, parse_action
 from tracker.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
@@ -42,26 +41,10 @@ def inside(rect, point) -> bool:
 
 def _start_app(env: dict, log: Path, *args: str) -> tuple[subprocess.Popen, dict]:
     """The sample app, once it logged "ready" (the module fixture cannot use launch_sample_app)."""
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log), *args], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        for line in log.read_text().splitlines() if log.exists() else []:
-            if json.loads(line).get("event") == "ready":
-                return proc, json.loads(line)
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the sample app did not get ready")
+    return start_sample_app(env, log, *args)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+_stop = stop_sample_app
 
 
 @pytest.fixture(scope="module")
