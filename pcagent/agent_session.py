@@ -182,8 +182,13 @@ def print_report(kind: str, data: dict, stream: IO | None = None) -> None:
         thought = (step.extra.get("thought") or {}).get("text") or ""
         where = ""
         grounding = step.extra.get("grounding")
+        replayed = step.extra.get("planner_details") or {}
         if grounding:
             where = f"  [grounded by {grounding['engine']}, confidence {grounding['confidence']}]"
+        elif replayed.get("engine") and replayed.get("recorded_point"):
+            x, y = replayed["recorded_point"]
+            where = (f"  [recorded at ({x}, {y}); found by {replayed['engine']}, "
+                     f"confidence {float(replayed.get('confidence') or 0):.2f}]")
         print(f"step {step.index}: {step.action}{where}\n  thought: {thought[:300]}", file=stream, flush=True)
     elif kind == "planning_error":
         print(f"planner output rejected: {data['error']}", file=stream, flush=True)
