@@ -174,11 +174,32 @@ def instruction_for(name: str, role: str, data_type: str, key: str) -> str:
 # ----- capture ------------------------------------------------------------------------------------
 
 
+def _process_tree(pid: int) -> set[int]:
+    """`pid` and all its descendants: launchers such as localc start the program that owns the window."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in tree:
+            tree.add(current)
+            todo += children.get(current, [])
+    return tree
+
+
 def _top_windows(display: str, pid: int) -> list[tuple[int, int, int, int]]:
-    """Mapped top-level windows of a process, bottom to top (X stacking order), as screen rects."""
+    """Mapped top-level windows of a process (or its children), bottom to top (X stacking order)."""
     from Xlib import X
     from Xlib import display as xdisplay
 
+    pids = _process_tree(pid)
     conn = xdisplay.Display(display)
     try:
         root = conn.screen().root
@@ -190,7 +211,7 @@ def _top_windows(display: str, pid: int) -> list[tuple[int, int, int, int]]:
                 if attrs.map_state != X.IsViewable:
                     continue
                 prop = window.get_full_property(pid_atom, X.AnyPropertyType)
-                if prop is None or not prop.value or int(prop.value[0]) != pid:
+                if prop is None or not prop.value or int(prop.value[0]) not in pids:
                     continue
                 geo = window.get_geometry()
                 rects.append((geo.x, geo.y, geo.x + geo.width, geo.y + geo.height))

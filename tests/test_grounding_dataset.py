@@ -110,3 +110,28 @@ def test_eval_command_end_to_end(tmp_path, capsys):
     assert "samples: 1" in capsys.readouterr().out
     assert cli("grounding", "eval", str(tmp_path), "--engine", "nonsense") == 1
     assert cli("grounding", "eval", str(tmp_path / "nowhere"), "--engine", "ocr") == 1
+
+
+def test_a_launchers_children_count_as_the_program():
+    """localc (a shell script) starts soffice, which owns the window: windows are matched over the tree."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from pcagent.grounding_programs import _process_tree
+
+    child = "import time; time.sleep(30)"
+    launcher = subprocess.Popen([sys.executable, "-c",
+                                 f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(_process_tree(launcher.pid)) < 2:
+            assert time.monotonic() < deadline, "the child never appeared"
+            time.sleep(0.05)
+        assert launcher.pid in _process_tree(launcher.pid)
+    finally:
+        for pid in _process_tree(launcher.pid) - {launcher.pid}:
+            os.kill(pid, 9)
+        launcher.kill()
+        launcher.wait()
