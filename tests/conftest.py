@@ -127,6 +127,19 @@ def xdisplay() -> Iterator[VirtualDisplay]:
 
 
 @pytest.fixture
+def a11y(xdisplay: VirtualDisplay):
+    """The AT-SPI backend on the virtual display's accessibility bus."""
+    from grounding.accessibility import AtSpiAccessibility, open_accessibility
+
+    if xdisplay.accessibility_error:
+        skip_or_fail(xdisplay.accessibility_error)
+    backend = open_accessibility(env=dict(xdisplay.env))
+    assert isinstance(backend, AtSpiAccessibility), backend.reason
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
 def xdo(xdisplay: VirtualDisplay) -> Xdo:
     """xdotool bound to the virtual display."""
     if not shutil.which("xdotool"):

@@ -13,7 +13,6 @@ import pytest
 from grounding.accessibility import (
     ROLE_NAMES,
     STATE_NAMES,
-    AtSpiAccessibility,
     ElementInfo,
     NullAccessibility,
     _state_names,
@@ -62,16 +61,6 @@ def test_other_platforms_are_a_seam(monkeypatch):
 
 
 # ---- on the virtual display -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def a11y(xdisplay):
-    if xdisplay.accessibility_error:
-        pytest.skip(xdisplay.accessibility_error)
-    backend = open_accessibility(env=dict(xdisplay.env))
-    assert isinstance(backend, AtSpiAccessibility), backend.reason
-    yield backend
-    backend.close()
 
 
 def wait_for_element(query, predicate, timeout: float = 3.0):

@@ -7,10 +7,11 @@ import time
 import pytest
 from PIL import Image
 
-from grounding.accessibility import AtSpiAccessibility, ElementInfo, NullAccessibility, open_accessibility
+from grounding.accessibility import ElementInfo, NullAccessibility
 from grounding.accessibility_engine import AccessibilityGrounder, roles_mentioned
 from grounding.accessibility_tree import list_elements
 from grounding.base import GroundingHints
+from tests.fakes import ListedAccessibility
 
 SCREEN = Image.new("RGB", (1280, 800), "white")
 
@@ -37,21 +38,6 @@ def test_role_words():
     assert "check box" in roles_mentioned("the Remember me check-box")
     assert "page tab" in roles_mentioned("the Settings tab")
     assert roles_mentioned("Save") == frozenset()
-
-
-class ListedAccessibility:
-    """A stand-in backend listing fixed elements (matching logic without a display)."""
-
-    available, reason = True, None
-
-    def __init__(self, elements):
-        self._elements = elements
-
-    def elements(self, near=None, *, node_cap=5000, timeout=2.0):
-        return self._elements
-
-    def close(self):
-        pass
 
 
 def element(name, role, rect, description=None):
@@ -90,16 +76,6 @@ def test_description_field_matches_and_nonsense_does_not():
 
 
 # ---- on the virtual display -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def a11y(xdisplay):
-    if xdisplay.accessibility_error:
-        pytest.skip(xdisplay.accessibility_error)
-    backend = open_accessibility(env=dict(xdisplay.env))
-    assert isinstance(backend, AtSpiAccessibility), backend.reason
-    yield backend
-    backend.close()
 
 
 def wait_for_listing(a11y, name, timeout=5.0):

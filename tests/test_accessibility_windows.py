@@ -16,6 +16,7 @@ from grounding.accessibility_engine import AccessibilityGrounder
 from grounding.accessibility_tree import list_elements
 from grounding.windows import Correction, extents_correction
 from pcagent.virtual_display import DisplayError, VirtualDisplay
+from tests.fakes import ListedAccessibility
 from tests.conftest import REPO_ROOT, SampleApp, skip_or_fail
 
 
@@ -42,19 +43,6 @@ def test_extents_correction_snaps_scales_and_finds_offsets():
     assert Correction(2.0, (4, 6)).point_back(204, 406) == (100, 200)
 
 
-class Listed:
-    available, reason = True, None
-
-    def __init__(self, elements):
-        self._elements = elements
-
-    def elements(self, near=None, *, node_cap=5000, timeout=2.0):
-        return self._elements
-
-    def close(self):
-        pass
-
-
 def el(name, role, rect, covered=False):
     return ElementInfo(name, role, rect, "app", frozenset({"showing"}), None, covered)
 
@@ -65,12 +53,12 @@ SCREEN = Image.new("RGB", (1280, 800), "white")
 def test_icon_names_match_by_content_words_and_exact_names_stay_best():
     elements = [el("Save", "push button", (10, 100, 90, 130)), el("Save icon", "push button", (40, 40, 70, 70)),
                 el("Open icon", "push button", (80, 40, 110, 70)), el("Refresh icon", "push button", (120, 40, 150, 70))]
-    grounder = AccessibilityGrounder(Listed(elements))
+    grounder = AccessibilityGrounder(ListedAccessibility(elements))
     assert inside((40, 40, 70, 70), grounder.ground(SCREEN, "save the document (floppy disk icon)").point)
     assert inside((80, 40, 110, 70), grounder.ground(SCREEN, "open a file (folder icon)").point)
     assert inside((10, 100, 90, 130), grounder.ground(SCREEN, 'click the "Save" button').point)
     assert not grounder.ground(SCREEN, "reload (circular arrows icon)").found
-    menus = AccessibilityGrounder(Listed([el("Edit", "menu item", (40, 0, 80, 20)),
+    menus = AccessibilityGrounder(ListedAccessibility([el("Edit", "menu item", (40, 0, 80, 20)),
                                           el("Copy\tCtrl+C", "menu item", (40, 80, 200, 100))]))
     assert inside((40, 80, 200, 100), menus.ground(SCREEN, 'click "Copy" in the Edit menu').point)
 
@@ -78,9 +66,9 @@ def test_icon_names_match_by_content_words_and_exact_names_stay_best():
 def test_a_covered_element_loses_and_is_never_the_answer_alone():
     elements = [el("Close", "push button", (10, 10, 90, 40), covered=True),
                 el("Close", "push button", (300, 300, 380, 330))]
-    grounder = AccessibilityGrounder(Listed(elements))
+    grounder = AccessibilityGrounder(ListedAccessibility(elements))
     assert inside((300, 300, 380, 330), grounder.ground(SCREEN, "the Close button").point)
-    alone = AccessibilityGrounder(Listed(elements[:1])).ground(SCREEN, "the Close button")
+    alone = AccessibilityGrounder(ListedAccessibility(elements[:1])).ground(SCREEN, "the Close button")
     assert not alone.found
 
 
