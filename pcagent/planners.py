@@ -146,6 +146,17 @@ def _history_lines(history: list[HistoryItem], steps: int, render_action: Callab
     return lines
 
 
+def _ask_model(planner: "PromptPlanner | UITarsPlanner", context: PlanContext
+               ) -> tuple[Image.Image, "_ScreenFrame", ModelResponse]:
+    """Shrink the screenshot to the budget, frame its coordinates, and send the planner's messages."""
+    screenshot = context.screenshot
+    sent = _image_for_model(screenshot, _image_budget(planner.model, planner.image_max_pixels))
+    frame = _ScreenFrame(planner.convention, screenshot.size, sent.size, context.screen_origin)
+    response = planner.model.generate(planner.messages(context, sent, frame), max_tokens=planner.max_tokens,
+                                      temperature=planner.temperature)
+    return sent, frame, response
+
+
 class _ScreenFrame:
     """Maps points between the model's coordinate space on the sent image and the virtual desktop."""
 
@@ -263,10 +274,7 @@ class PromptPlanner:
 
     def plan(self, context: PlanContext) -> PlannerOutput:
         screenshot = context.screenshot
-        sent = _image_for_model(screenshot, _image_budget(self.model, self.image_max_pixels))
-        frame = _ScreenFrame(self.convention, screenshot.size, sent.size, context.screen_origin)
-        response = self.model.generate(self.messages(context, sent, frame), max_tokens=self.max_tokens,
-                                       temperature=self.temperature)
+        sent, frame, response = _ask_model(self, context)
         details: dict[str, Any] = {"kind": self.kind, "convention": self.convention, "sent_size": list(sent.size),
                                    "screen_size": list(screenshot.size), "finish_reason": response.finish_reason}
         try:
@@ -385,10 +393,7 @@ class UITarsPlanner:
 
     def plan(self, context: PlanContext) -> PlannerOutput:
         screenshot = context.screenshot
-        sent = _image_for_model(screenshot, _image_budget(self.model, self.image_max_pixels))
-        frame = _ScreenFrame(self.convention, screenshot.size, sent.size, context.screen_origin)
-        response = self.model.generate(self.messages(context, sent, frame), max_tokens=self.max_tokens,
-                                       temperature=self.temperature)
+        sent, frame, response = _ask_model(self, context)
         text = response.text
         example = "Action: click(start_box='(100,200)')"
         try:
