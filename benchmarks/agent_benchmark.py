@@ -40,7 +40,7 @@ for _path in (str(ROOT), str(HERE)):
         sys.path.insert(0, _path)
 
 from grounding_benchmark import HEIGHT, WIDTH, cpu_model, launch_app  # noqa: E402
-from pcagent.virtual_display import VirtualDisplay  # noqa: E402
+from pcagent.testbed.virtual_display import VirtualDisplay  # noqa: E402
 
 TARGETS = ('the "Open" button', "Item 2", 'the "Save" button', "Item 5", 'the "Delete" button', "Item 8",
            'the "Open" button', "Item 11", 'the "Save" button', "Item 14")
@@ -74,23 +74,24 @@ def measure(steps: int, image_max_pixels: int, ocr_repeats: int) -> dict:
 
 
 def _run(steps: int, image_max_pixels: int, ocr_repeats: int, scratch: Path) -> dict:
-    import models.openai_compat as openai_compat
-    import pcagent.agent_loop as agent_loop
-    import pcagent.agent_session as agent_session
-    import pcagent.planners as planners
-    from grounding.ocr import OcrGrounder, shared_engine
-    from grounding.ocr_cache import OcrCache
-    from models.openai_compat import OpenAICompatibleModel
+    import models.backends.openai_compat as openai_compat
+    import pcagent.agent.loop as agent_loop
+    import pcagent.agent.session as agent_session
+    import pcagent.agent.planners.model_io as model_io
+    from pcagent.agent.planners import PromptPlanner
+    from grounding.ocr.engine import OcrGrounder, shared_engine
+    from grounding.ocr.cache import OcrCache
+    from models.backends.openai_compat import OpenAICompatibleModel
     from models.profile import ModelProfile
     from models.scripted_server import ScriptedServer
-    from pcagent.agent_loop import AgentConfig, AgentLoop
-    from pcagent.agent_session import _ScreenCapture
-    from pcagent.agent_types import Decision
-    from pcagent.executor import PyAutoGuiExecutor
-    from pcagent.guards import ActionGuard
-    from tracker.capture import describe_screens
-    from tracker.injection import InjectionLedger
-    from tracker.trajectory import TrajectoryWriter, new_meta
+    from pcagent.agent.loop import AgentConfig, AgentLoop
+    from pcagent.agent.session import _ScreenCapture
+    from pcagent.agent.types import Decision
+    from pcagent.agent.executor import PyAutoGuiExecutor
+    from pcagent.collab.guards import ActionGuard
+    from tracker.recording.capture import describe_screens
+    from tracker.recording.injection import InjectionLedger
+    from tracker.format.trajectory import TrajectoryWriter, new_meta
 
     cur: dict[str, float] = {}
     records: list[dict] = []
@@ -110,11 +111,11 @@ def _run(steps: int, image_max_pixels: int, ocr_repeats: int, scratch: Path) -> 
     # module-level helpers the loop, the planner and the model client call: wrapped in place
     agent_session.grab_frame = timed("grab", agent_session.grab_frame)
     agent_loop._screen_hash = timed("hash", agent_loop._screen_hash)
-    planners.fit_to_pixels = timed("resize", planners.fit_to_pixels)
+    model_io.fit_to_pixels = timed("resize", model_io.fit_to_pixels)
     openai_compat.fit_to_pixels = timed("resize", openai_compat.fit_to_pixels)
     openai_compat.to_data_url = timed("data_url", openai_compat.to_data_url)
 
-    class Planner(planners.PromptPlanner):
+    class Planner(PromptPlanner):
         def plan(self, context):
             started = time.perf_counter()
             output = super().plan(context)

@@ -17,7 +17,7 @@ screen. It measures, in one run on one machine:
 - repeat: the same screenshot again (a cache hit, no OCR).
 
 Ratios are against the full-screen median measured in the same run (goal for a small step: <= 0.25).
-Prints a table and writes/updates the "Grounding (OCR)" section of BENCHMARKS.md (other sections are
+Prints a table and writes/updates the "OCR grounding speed" section of BENCHMARKS.md (other sections are
 left as they are).
 """
 
@@ -39,13 +39,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from grounding.ocr import OcrGrounder, RapidOcrEngine  # noqa: E402
-from grounding.ocr_cache import OcrCache  # noqa: E402
-from pcagent.sampleapp_process import start_sample_app  # noqa: E402
-from pcagent.virtual_display import VirtualDisplay  # noqa: E402
+from grounding.base import box_center  # noqa: E402
+from grounding.ocr.engine import OcrGrounder, RapidOcrEngine  # noqa: E402
+from grounding.ocr.cache import OcrCache  # noqa: E402
+from pcagent.testbed.sampleapp_process import start_sample_app  # noqa: E402
+from pcagent.testbed.virtual_display import VirtualDisplay  # noqa: E402
+from pcagent.testbed.xdo import Xdo, grab  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
-SECTION_TITLE = "## Grounding (OCR)"
+SECTION_TITLE = "## OCR grounding speed"
 
 
 def cpu_model() -> str:
@@ -56,19 +58,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
-
-
-def grab(display: str):
-    import mss
-    from PIL import Image
-
-    with mss.MSS(display=display) as screen:
-        shot = screen.grab(screen.monitors[0])
-    return Image.frombytes("RGB", shot.size, shot.rgb)
-
-
-def xdotool(env: dict, *args: object) -> None:
-    subprocess.run(["xdotool", *map(str, args)], env=env, check=True, timeout=30)
 
 
 def launch_app(env: dict, log: Path) -> tuple[subprocess.Popen, dict]:
@@ -89,16 +78,13 @@ def wait_for_change(display: str, before, region: list[int] | None = None, timeo
             return shot
 
 
-def center(rect: list[int]) -> tuple[int, int]:
-    return (rect[0] + rect[2]) // 2, (rect[1] + rect[3]) // 2
-
-
 def measure(repeats: int, verbose: bool = False) -> dict:
     results: dict = {"repeats": repeats}
     engine = RapidOcrEngine()
     with VirtualDisplay(WIDTH, HEIGHT, accessibility=False) as display, \
             tempfile.TemporaryDirectory(prefix="grounding-bench-") as scratch:
         env = display.child_env()
+        xdo = Xdo(env)
         app, ready = launch_app(env, Path(scratch) / "app.jsonl")
         widgets = ready["widgets"]
         try:
@@ -120,7 +106,7 @@ def measure(repeats: int, verbose: bool = False) -> dict:
             hit_times = [grounder.ground(screen, "Open").latency_s for _ in range(repeats)]
             results["hit"] = {"median_s": statistics.median(hit_times)}
 
-            xdotool(env, "mousemove", *center(widgets["name"]), "click", 1)
+            xdo.run("mousemove", *box_center(widgets["name"]), "click", 1)
             screen = wait_for_change(display.display, screen)
             grounder.ground(screen, "Save")  # caret and focus frame: not part of the measured steps
             typed = ""
@@ -129,10 +115,10 @@ def measure(repeats: int, verbose: bool = False) -> dict:
                 for i in range(repeats):
                     if name == "typing":
                         typed += step(i)
-                        xdotool(env, "type", "--delay", 0, step(i))
+                        xdo.run("type", "--delay", 0, step(i))
                         target = f'the status "Name: {typed}"'
                     else:
-                        xdotool(env, "mousemove", *center(widgets[step(i)]), "click", 1)
+                        xdo.run("mousemove", *box_center(widgets[step(i)]), "click", 1)
                         target = f'the status "Clicked Item {i + 1}"'
                     new = wait_for_change(display.display, screen, widgets["status"])
                     changed = float(np.any(np.asarray(new) != np.asarray(screen), axis=2).mean())

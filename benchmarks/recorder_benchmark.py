@@ -17,7 +17,7 @@ user's desktop is never touched. For each scenario, runs play the same scripted 
   clicks sent by xdotool while steps.jsonl is polled every ~1 ms), then the trajectory's
   bytes on disk per step of the session. One recorder run per `--capture` mode (set through
   PCAGENT_CAPTURE): "periodic" grabs fps times a second, "damage" only after X DAMAGE reports
-  a change (tracker/capture.py); with both, the table gives damage / periodic ratios.
+  a change (tracker/recording/capture.py); with both, the table gives damage / periodic ratios.
 
 Scenarios: "flat" (the sample app full screen: flat Qt widgets, compresses very well) and
 "busy" (the app at 1000x700 in front of a full-screen, desktop-like image: text in several
@@ -100,8 +100,8 @@ class Run:
 
 
 def one_run(scenario: str, capture: str | None, args, background: Path | None) -> Run:
-    from pcagent.recorder_process import RecorderProcess
-    from pcagent.virtual_display import VirtualDisplay
+    from pcagent.testbed.recorder_process import RecorderProcess
+    from pcagent.testbed.virtual_display import VirtualDisplay
 
     run = Run(scenario, capture, load_before=loadavg())
     geometry = BUSY_APP_GEOMETRY if scenario == "busy" else (0, 0, WIDTH, HEIGHT)

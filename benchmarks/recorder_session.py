@@ -12,56 +12,34 @@ import sys
 import time
 from pathlib import Path
 
-from pcagent.sampleapp_process import start_sample_app
+from grounding.base import box_center
+from pcagent.testbed.sampleapp_process import start_sample_app
+from pcagent.testbed.xdo import Xdo
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ["hello", "report", "Ada", "draft", "invoice", "lunch", "meeting", "notes"]
 
 
-def center(rect: list[int]) -> tuple[int, int]:
-    return (rect[0] + rect[2]) // 2, (rect[1] + rect[3]) // 2
-
-
-
-class Driver:
-    """xdotool with the pointer position tracked (``mousemove --sync`` to where the pointer already
-    is hangs for ~15 s in xdotool 3.2021)."""
+class Driver(Xdo):
+    """Xdo with the pointer position tracked here rather than asked of X before every move: one
+    xdotool process per action keeps the measured latency the recorder's."""
 
     def __init__(self, env: dict) -> None:
-        self.env = env
-        out = self.run("getmouselocation")
-        fields = dict(part.split(":", 1) for part in out.split())
-        self.pos = (int(fields["x"]), int(fields["y"]))
+        super().__init__(env)
+        self.pos = self.position()
 
-    def run(self, *args: object) -> str:
-        return subprocess.run(["xdotool", *map(str, args)], env=self.env, check=True, timeout=30,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-
-    def _move(self, x: int, y: int) -> list:
+    def _move_args(self, x: int, y: int) -> list[str | int]:
         if (x, y) == self.pos:
             return []
         self.pos = (x, y)
         return ["mousemove", "--sync", x, y]
 
-    def click(self, x: int, y: int, button: int = 1) -> None:
-        self.run(*self._move(x, y), "click", button)
+    def type(self, text: str, delay_ms: int = 60) -> None:  # ~ a fast typist
+        super().type(text, delay_ms)
 
-    def type(self, text: str) -> None:
-        self.run("type", "--delay", 60, "--", text)  # ~ a fast typist
-
-    def key(self, combo: str) -> None:
-        self.run("key", "--", combo)
-
-    def scroll(self, x: int, y: int, notches: int) -> None:
-        self.run(*self._move(x, y), "click", "--repeat", abs(notches), "--delay", 40, 4 if notches > 0 else 5)
-
-    def drag(self, x1: int, y1: int, x2: int, y2: int, steps: int = 12) -> None:
-        args: list = [*self._move(x1, y1), "mousedown", 1, "sleep", 0.05]
-        for i in range(1, steps + 1):
-            args += ["mousemove", round(x1 + (x2 - x1) * i / steps), round(y1 + (y2 - y1) * i / steps),
-                     "sleep", 0.025]
-        args += ["sleep", 0.05, "mouseup", 1]
-        self.run(*args)
+    def drag(self, x1: int, y1: int, x2: int, y2: int, steps: int = 12, button: int = 1,
+             step_delay_s: float = 0.025) -> None:
+        super().drag(x1, y1, x2, y2, steps, button, step_delay_s)
         self.pos = (x2, y2)
 
 
@@ -69,19 +47,19 @@ def session_actions(drv: Driver, widgets: dict) -> list:
     """One cycle of ~1-second actions: clicks, typing, keys, scrolls, a drag, a context menu."""
     items = sorted((k for k in widgets if k.startswith("item_")), key=lambda k: int(k.split("_")[1]))
     items = items[2:14] or items
-    state = {"item": 0, "word": 0, "square": center(widgets["drag"])}
+    state = {"item": 0, "word": 0, "square": box_center(widgets["drag"])}
     canvas = widgets["canvas"]
     home = state["square"]
     away = (canvas[0] + 200, canvas[1] + 320)
 
     def click(name: str, button: int = 1):
-        return lambda: drv.click(*center(widgets[name]), button)
+        return lambda: drv.click(*box_center(widgets[name]), button)
 
     def click_item(button: int = 1):
         def act():
             name = items[state["item"] % len(items)]
             state["item"] += 3
-            drv.click(*center(widgets[name]), button)
+            drv.click(*box_center(widgets[name]), button)
         return act
 
     def type_word():
@@ -94,7 +72,7 @@ def session_actions(drv: Driver, widgets: dict) -> list:
         drv.drag(*start, *target)
         state["square"] = target
 
-    items_center = center(widgets["items"])
+    items_center = box_center(widgets["items"])
     return [
         click("save"), click_item(), click("name"), type_word, lambda: drv.key("Return"),
         lambda: drv.scroll(*items_center, -3), drag, click("open"), click("pad"),
@@ -143,7 +121,7 @@ def wait_for_new_step(steps: Path, size0: int, timeout: float = 5.0) -> tuple[fl
 
 def measure_latency(run, drv: Driver, widgets: dict, steps: Path, keys: int, clicks: int) -> None:
     rng = random.Random(3)
-    drv.click(*center(widgets["canvas"]))  # pointer (and so keyboard focus) over the app
+    drv.click(*box_center(widgets["canvas"]))  # pointer (and so keyboard focus) over the app
     time.sleep(1.0)
     for i in range(keys + clicks):
         is_key = i < keys
@@ -152,7 +130,7 @@ def measure_latency(run, drv: Driver, widgets: dict, steps: Path, keys: int, cli
             args = ["key", "--", "Escape" if i % 2 == 0 else "ctrl+shift+t"]
         else:
             if i == keys:
-                drv.click(*center(widgets["pad"]))  # move there first (this click is not measured)
+                drv.click(*box_center(widgets["pad"]))  # move there first (this click is not measured)
                 time.sleep(1.2)
                 size0 = os.stat(steps).st_size
             args = ["click", "1"]
@@ -207,7 +185,7 @@ def encode_benchmark(display_name: str) -> dict:
     """Grab the current 1080p screen as the recorder does and PNG-encode it at several levels."""
     import mss
 
-    from tracker.capture import grab_frame
+    from tracker.recording.capture import grab_frame
 
     with mss.MSS(display=display_name) as sct:
         grab_frame(sct)

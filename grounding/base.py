@@ -24,6 +24,16 @@ Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclus
 Point = tuple[int, int]
 
 
+def box_center(box: Box | list[int]) -> Point:
+    """The middle pixel of a box."""
+    return (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+
+
+def box_contains(box: Box | list[int], point: Point) -> bool:
+    """Whether a point lies inside a box (right/bottom exclusive)."""
+    return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
+
+
 class GroundingError(ValueError):
     """Bad input to a grounder."""
 

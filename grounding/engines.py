@@ -1,7 +1,7 @@
 """`open_grounder(spec)`: a grounder from a short name, as the CLI and settings write it.
 
-    ocr                        grounding.ocr.OcrGrounder (RapidOCR on ONNX Runtime)
-    accessibility              grounding.accessibility_engine.AccessibilityGrounder
+    ocr                        grounding.ocr.engine.OcrGrounder (RapidOCR on ONNX Runtime)
+    accessibility              grounding.accessibility.engine.AccessibilityGrounder
     template                   grounding.template.TemplateGrounder
     model:PROFILE              grounding.model_engine.ModelGrounder over the model profile PROFILE
     composite:a,b,...          grounding.composite.CompositeGrounder over those, asked in that order
@@ -22,8 +22,8 @@ SPEC_NAMES = ("ocr", "accessibility", "template", "model:PROFILE", "composite:a,
 
 # simple name -> (module, class)
 _SIMPLE: dict[str, tuple[str, str]] = {
-    "ocr": ("grounding.ocr", "OcrGrounder"),
-    "accessibility": ("grounding.accessibility_engine", "AccessibilityGrounder"),
+    "ocr": ("grounding.ocr.engine", "OcrGrounder"),
+    "accessibility": ("grounding.accessibility.engine", "AccessibilityGrounder"),
     "template": ("grounding.template", "TemplateGrounder"),
 }
 

@@ -21,16 +21,12 @@ from grounding import coordinates
 from grounding.base import Candidate, GroundingHints, GroundingResult, check_inputs
 from models.base import Message, VisionLanguageModel
 from models.images import fit_to_pixels
+from models.text_excerpt import quoted
 
 __all__ = ["ModelGrounder"]
 
 _QUOTE_LIMIT = 200  # characters of a model answer quoted in a reason
 _AGREE_FRACTION = 0.03  # samples within 3 % of the image diagonal of the winner agree with it
-
-
-def _quote(text: str) -> str:
-    text = " ".join((text or "").split())
-    return repr(text if len(text) <= _QUOTE_LIMIT else text[:_QUOTE_LIMIT] + "…")
 
 
 class ModelGrounder:
@@ -102,13 +98,13 @@ class ModelGrounder:
         """The first on-screen point of one answer, or None and why not."""
         parsed = coordinates.parse_points(text, self.convention)
         if not parsed:
-            return None, f"no coordinates in the model's answer: {_quote(text)}"
+            return None, f"no coordinates in the model's answer: {quoted(text, _QUOTE_LIMIT)}"
         for x, y in parsed:
             try:
                 return coordinates.to_screen(x, y, self.convention, image_size, sent_size), ""
             except coordinates.CoordinateError:
                 continue
-        return None, f"the model pointed off the screen: {_quote(text)}"
+        return None, f"the model pointed off the screen: {quoted(text, _QUOTE_LIMIT)}"
 
     def _pick(self, points: list[tuple[int, int]], size: tuple[int, int]) -> tuple[tuple[int, int], float]:
         """The point closest to the median, and the share of all samples that agree with it."""

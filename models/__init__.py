@@ -1,6 +1,7 @@
 """Talking to vision-language models: OpenAI-compatible HTTP, local transformers, ONNX Runtime.
 
-The lowest layer; it imports none of grounding, tracker or pcagent.
+The lowest layer; it imports none of grounding, tracker or pcagent. backends/ holds one module per
+backend, each imported only when a profile asks for it.
 """
 
 from models.base import Message, ModelResponse, Usage, VisionLanguageModel

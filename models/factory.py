@@ -15,9 +15,9 @@ from models.profile import BACKENDS, ModelProfile
 
 # backend -> (module, class, what to install when the import fails)
 _BACKENDS: dict[str, tuple[str, str, str]] = {
-    "openai": ("models.openai_compat", "OpenAICompatibleModel", "pip install --force-reinstall pcagent"),
-    "transformers": ("models.transformers_backend", "TransformersModel", "pip install 'pcagent[transformers]'"),
-    "onnx": ("models.onnx_backend", "OnnxModel", "pip install onnxruntime (or onnxruntime-gpu)"),
+    "openai": ("models.backends.openai_compat", "OpenAICompatibleModel", "pip install --force-reinstall pcagent"),
+    "transformers": ("models.backends.transformers_backend", "TransformersModel", "pip install 'pcagent[transformers]'"),
+    "onnx": ("models.backends.onnx_backend", "OnnxModel", "pip install onnxruntime (or onnxruntime-gpu)"),
 }
 assert set(_BACKENDS) == set(BACKENDS), "every backend in models.profile.BACKENDS needs an entry here"
 

@@ -1,5 +1,5 @@
 import sys
 
-from pcagent.cli import main
+from pcagent.cli.main import main
 
 sys.exit(main())

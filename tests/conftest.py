@@ -7,7 +7,7 @@
 - ``xdo`` (function): an ``Xdo`` driver bound to ``xdisplay``.
 - ``grab`` (function): ``grab(region=None) -> PIL.Image`` of ``xdisplay``.
 
-The helpers also import directly: ``from tests.xdo import Xdo, grab``.
+The helpers also import directly: ``from pcagent.testbed.xdo import Xdo, grab``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    # tests/ has no __init__.py; this makes ``tests.xdo`` importable from any test module
+    # tests/ has no __init__.py; this makes ``tests.fakes`` and ``tests.pty_process`` importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from pcagent.virtual_display import DisplayError, VirtualDisplay  # noqa: E402
-from tests.xdo import Xdo  # noqa: E402
-from tests.xdo import grab as grab_screen  # noqa: E402
+from grounding.base import box_center  # noqa: E402
+from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay  # noqa: E402
+from pcagent.testbed.xdo import Xdo, grab as grab_screen  # noqa: E402
 
 EventPredicate = Callable[[dict], bool]
 
@@ -43,7 +43,7 @@ def skip_or_fail(reason: str) -> None:
 
 
 class SampleApp:
-    """A running ``python -m pcagent.sampleapp`` and its JSON-lines event log."""
+    """A running ``python -m pcagent.testbed.sampleapp`` and its JSON-lines event log."""
 
     def __init__(self, proc: subprocess.Popen, log_path: Path) -> None:
         self.proc = proc
@@ -99,8 +99,7 @@ class SampleApp:
 
     def center(self, name: str) -> tuple[int, int]:
         """Global centre of a widget from the ready event."""
-        left, top, right, bottom = self.widgets[name]
-        return (left + right) // 2, (top + bottom) // 2
+        return box_center(self.widgets[name])
 
     def stop(self) -> None:
         """End the app (by its pid): SIGTERM, then SIGKILL."""
@@ -157,7 +156,7 @@ def grab(xdisplay: VirtualDisplay) -> Callable[..., Any]:
 def launch_sample_app(xdisplay: VirtualDisplay, tmp_path: Path) -> Iterator[Callable[..., SampleApp]]:
     """Factory: ``launch_sample_app(*args, display=None, timeout=20) -> SampleApp``.
 
-    ``args`` go to ``python -m pcagent.sampleapp`` (e.g. "--layout", "moved"); ``display`` is another
+    ``args`` go to ``python -m pcagent.testbed.sampleapp`` (e.g. "--layout", "moved"); ``display`` is another
     started VirtualDisplay to run on (default: ``xdisplay``). Returns once the app logged "ready".
     """
     apps: list[SampleApp] = []
@@ -167,7 +166,7 @@ def launch_sample_app(xdisplay: VirtualDisplay, tmp_path: Path) -> Iterator[Call
         stderr_path = tmp_path / f"sampleapp-{len(apps)}.stderr"
         with open(stderr_path, "wb") as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pcagent.sampleapp", "--log", str(log_path), *map(str, args)],
+                [sys.executable, "-m", "pcagent.testbed.sampleapp", "--log", str(log_path), *map(str, args)],
                 env=(display or xdisplay).child_env(), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=stderr,
             )

@@ -1,4 +1,4 @@
-"""grounding.accessibility: AT-SPI over D-Bus against the real sample app on Xvfb, plus the Null answers."""
+"""grounding.accessibility.atspi: AT-SPI over D-Bus against the real sample app on Xvfb, plus the Null answers."""
 
 from __future__ import annotations
 
@@ -10,14 +10,8 @@ import time
 
 import pytest
 
-from grounding.accessibility import (
-    ROLE_NAMES,
-    STATE_NAMES,
-    ElementInfo,
-    NullAccessibility,
-    _state_names,
-    open_accessibility,
-)
+from grounding.accessibility import ElementInfo, NullAccessibility, open_accessibility
+from grounding.accessibility.protocol import ROLE_NAMES, STATE_NAMES, state_names
 
 
 
@@ -29,7 +23,7 @@ def test_role_and_state_tables_follow_atspi_numbering():
     assert ROLE_NAMES[43] == "push button" and ROLE_NAMES[61] == "text"
     assert ROLE_NAMES[75] == "application" and ROLE_NAMES[129] == "push button menu"
     assert STATE_NAMES[12] == "focused" and STATE_NAMES[25] == "showing" and STATE_NAMES[43] == "read-only"
-    assert _state_names([(1 << 7) | (1 << 12), 1 << (43 - 32)]) == {"editable", "focused", "read-only"}
+    assert state_names([(1 << 7) | (1 << 12), 1 << (43 - 32)]) == {"editable", "focused", "read-only"}
 
 
 def test_element_info_to_dict():
@@ -102,7 +96,7 @@ class TestOnSampleApp:
         assert a11y.element_at(1270, 790) is None
 
     def test_popup_menu_is_not_mistaken_for_the_window_below(self, a11y, sample_app, xdo):
-        from tests.xdo import BUTTON_RIGHT
+        from pcagent.testbed.xdo import BUTTON_RIGHT
 
         xdo.click(*sample_app.center("item_5"), button=BUTTON_RIGHT)
         copy = sample_app.wait_for("context_menu_shown")["actions"]["Copy"]

@@ -1,4 +1,4 @@
-"""grounding.accessibility_engine (+ the elements() listing) against the real sample app on Xvfb."""
+"""grounding.accessibility.engine (+ the elements() listing) against the real sample app on Xvfb."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from grounding.accessibility import ElementInfo, NullAccessibility
-from grounding.accessibility_engine import AccessibilityGrounder, roles_mentioned
-from grounding.accessibility_tree import list_elements
+from grounding.accessibility.engine import AccessibilityGrounder, roles_mentioned
+from grounding.accessibility import list_elements
 from grounding.base import GroundingHints
 from tests.fakes import ListedAccessibility
 

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from grounding.accessibility import AtSpiAccessibility, ElementInfo, open_accessibility
-from grounding.accessibility_engine import AccessibilityGrounder
-from grounding.accessibility_tree import list_elements
-from grounding.windows import Correction, extents_correction
-from pcagent.virtual_display import DisplayError, VirtualDisplay
+from grounding.accessibility import AccessibilityGrounder
+from grounding.accessibility import list_elements
+from grounding.accessibility.windows import Correction, extents_correction
+from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay
 from tests.fakes import ListedAccessibility
 from tests.conftest import REPO_ROOT, SampleApp, skip_or_fail
 
@@ -78,7 +78,7 @@ def test_a_covered_element_loses_and_is_never_the_answer_alone():
 def _launch(display: VirtualDisplay, log: Path, *args: str, env: dict | None = None) -> SampleApp:
     child_env = display.child_env()
     child_env.update(env or {})
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent.sampleapp", "--log", str(log), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "pcagent.testbed.sampleapp", "--log", str(log), *args],
                             env=child_env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     app = SampleApp(proc, log)

@@ -1,4 +1,4 @@
-"""Canonical actions to pyautogui calls and OSWorld computer_13, and back (tracker.action_convert)."""
+"""Canonical actions to pyautogui calls and OSWorld computer_13, and back (tracker.format.action_convert)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.action_convert import (PYAUTOGUI_FUNCTIONS, from_computer13, from_computer13_sequence,
+from tracker.format.action_convert import (PYAUTOGUI_FUNCTIONS, from_computer13, from_computer13_sequence,
                                     key_from_pyautogui, pyautogui_key, to_computer13, to_pyautogui)
-from tracker.actions import (FAIL, FINISH, KEY_NAMES, WAIT, ActionError, call_user, click, click_element,
+from tracker.format.actions import (FAIL, FINISH, KEY_NAMES, WAIT, ActionError, call_user, click, click_element,
                              double_click, drag, hotkey, middle_click, press_key, right_click, scroll, type_text)
 
 EXPRESSIBLE = [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker import actions
-from tracker.actions import (
+from tracker.format import actions
+from tracker.format.actions import (
     ACTION_KINDS, FAIL, FINISH, KEY_NAMES, MAX_COORDINATE, WAIT, Action, ActionError, call_user, click,
     click_element, double_click, drag, format_action, hotkey, middle_click, normalize_key, parse_action,
     press_key, right_click, scroll, type_text,

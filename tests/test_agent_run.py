@@ -16,7 +16,7 @@ import pytest
 from grounding.coordinates import from_screen
 from models.scripted_server import ScriptedServer
 from tests.pty_process import PtyProcess
-from tracker.trajectory import read_trajectory
+from tracker.format.trajectory import read_trajectory
 
 PAUSE = "ctrl+shift+F9"
 

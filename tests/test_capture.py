@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from pcagent.recorder_process import RecorderProcess
-from tracker import capture
-from tracker.capture import CaptureUnavailable, FrameRing
-from tracker.screen_damage import DamageUnavailable
-from tracker.trajectory import read_trajectory
+from pcagent.testbed.recorder_process import RecorderProcess
+from tracker.recording import capture
+from tracker.recording.capture import CaptureUnavailable, FrameRing
+from tracker.recording.screen_damage import DamageUnavailable
+from tracker.format.trajectory import read_trajectory
 
 FPS = 10.0
 PERIOD = 1.0 / FPS

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pcagent.agent_types import Decision
-from pcagent.collab_metrics import CollaborationMetrics
-from tracker.actions import click
+from pcagent.agent.types import Decision
+from pcagent.collab.metrics import CollaborationMetrics
+from tracker.format.actions import click
 
 
 class FakeClock:

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from grounding.base import Candidate, GroundingResult
-from pcagent.agent_types import Decision, Proposal
-from pcagent.collaboration import KEY_HELP, AutoGate, SuggestGate, TerminalGate, describe_proposal, make_gate
-from tracker.actions import click, click_element, hotkey, parse_action
+from pcagent.agent.types import Decision, Proposal
+from pcagent.collab.gates import AutoGate, describe_proposal
+from pcagent.collab.terminal import KEY_HELP, SuggestGate, TerminalGate, make_gate
+from tracker.format.actions import click, click_element, hotkey, parse_action
 
 
 def make_proposal(action=None, planned=None, guard_reasons=(), grounding=None, index=3) -> Proposal:

@@ -7,7 +7,7 @@ from typing import Sequence
 import pytest
 from PIL import Image
 
-from grounding.accessibility_engine import AccessibilityGrounder
+from grounding.accessibility import AccessibilityGrounder
 from grounding.base import Candidate, GroundingHints, GroundingResult
 from grounding.composite import CompositeGrounder, parse_verdict
 from grounding.engines import open_grounder
@@ -16,7 +16,7 @@ from grounding.model_engine import ModelGrounder
 from grounding.template import TemplateGrounder
 from models.base import Message, ModelResponse
 from models.errors import ModelConfigError, ModelConnectionError
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
 
@@ -205,6 +205,6 @@ def test_open_grounder_model_with_a_factory():
 
 def test_open_grounder_ocr_is_lazy():
     pytest.importorskip("rapidocr")
-    from grounding.ocr import OcrGrounder
+    from grounding.ocr.engine import OcrGrounder
 
     assert isinstance(open_grounder("ocr"), OcrGrounder)

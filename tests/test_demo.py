@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tracker.trajectory import read_trajectory
+from tracker.format.trajectory import read_trajectory
 
 
 @pytest.mark.skipif(not shutil.which("Xvfb") and not __import__("os").environ.get("CI"), reason="needs Xvfb")

@@ -7,8 +7,8 @@ import json
 from PIL import Image
 
 from grounding.base import Candidate, GroundingError, GroundingResult
-from grounding.evaluate import evaluate, percentile
-from grounding.screenspot import Sample
+from grounding.benchmark.evaluate import evaluate, percentile
+from grounding.benchmark.screenspot import Sample
 from models.errors import ModelTimeout
 
 

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from pcagent.executor import ExecutionError, PyAutoGuiExecutor
-from tracker import actions
-from tracker.injection import InjectionLedger
-from tracker.input_events import InputEvent, KeyEvent, MouseButtonEvent, ScrollEvent
-from tracker.input_listener import InputListener
+from pcagent.agent.executor import ExecutionError, PyAutoGuiExecutor
+from tracker.format import actions
+from tracker.recording.injection import InjectionLedger
+from tracker.recording.input_events import InputEvent, KeyEvent, MouseButtonEvent, ScrollEvent
+from tracker.recording.input_listener import InputListener
 
 pytestmark = pytest.mark.display
 

@@ -10,10 +10,10 @@ import shutil
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from grounding.screenspot import load_dataset
-from pcagent.grounding_commands import register
-from pcagent.grounding_dataset import QUICK_VARIANTS, make_dataset
-from pcagent.grounding_programs import REAL_PROGRAMS
+from grounding.benchmark.screenspot import load_dataset
+from pcagent.cli.grounding import register
+from pcagent.testbed.grounding_dataset import QUICK_VARIANTS, make_dataset
+from pcagent.testbed.real_programs import REAL_PROGRAMS
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -119,7 +119,7 @@ def test_a_launchers_children_count_as_the_program():
     import sys
     import time
 
-    from pcagent.grounding_programs import _process_tree
+    from pcagent.testbed.real_programs import _process_tree
 
     child = "import time; time.sleep(30)"
     launcher = subprocess.Popen([sys.executable, "-c",

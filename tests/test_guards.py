@@ -10,13 +10,13 @@ from PIL import Image
 from grounding.base import Candidate, GroundingResult
 from models.base import Message, ModelResponse
 from models.errors import ModelConnectionError
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer, last_user_text
-from pcagent.agent_types import Proposal
-from pcagent.guards import (ActionGuard, GuardConfigError, GuardModel, GuardRules, looks_like_secret,
+from pcagent.agent.types import Proposal
+from pcagent.collab.guards import (ActionGuard, GuardConfigError, GuardModel, GuardRules, looks_like_secret,
                             parse_hotkey)
-from tracker.actions import Action, click, click_element, double_click, parse_action, right_click
+from tracker.format.actions import Action, click, click_element, double_click, parse_action, right_click
 
 
 def proposal(action: Action | str, planned: Action | str | None = None, label: str | None = None) -> Proposal:

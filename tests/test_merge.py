@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tracker.input_events import KeyEvent, MouseButtonEvent, ScrollEvent
-from tracker.merge import ActionMerger, Control, MergeConfig, parse_hotkey_spec
+from tracker.recording.input_events import KeyEvent, MouseButtonEvent, ScrollEvent
+from tracker.recording.merge import ActionMerger, Control, MergeConfig, parse_hotkey_spec
 
 
 class Script:

@@ -19,21 +19,21 @@ from PIL import Image
 
 from models.base import Message
 from models.images import image_from_data_url
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
-from pcagent.model_commands import register
+from pcagent.cli.models import register
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-cli-test-0123456789"
-HARNESS = ("import argparse, sys; from pcagent.model_commands import register; "
+HARNESS = ("import argparse, sys; from pcagent.cli.models import register; "
            "parser = argparse.ArgumentParser(prog='pcagent'); "
            "register(parser.add_subparsers(dest='command', required=True)); "
            "args = parser.parse_args(sys.argv[1:]); sys.exit(args.func(args))")
 
 
 def main(argv: list[str]) -> int:
-    """What pcagent.cli.main will do once the lead wires register() in."""
+    """What pcagent.cli.main.main will do once the lead wires register() in."""
     parser = argparse.ArgumentParser(prog="pcagent")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
@@ -176,5 +176,5 @@ def test_pcagent_models_serve_script_once_wired_into_the_cli(tmp_path):
     wired = subprocess.run([sys.executable, "-m", "pcagent", "models", "--help"], cwd=REPO_ROOT,
                            capture_output=True, text=True, timeout=60)
     if wired.returncode != 0:
-        pytest.skip("`pcagent models` is not wired into pcagent/cli.py yet")
+        pytest.skip("`pcagent models` is not wired into pcagent/cli/main.py yet")
     _serve_and_ask([sys.executable, "-m", "pcagent"], tmp_path)

@@ -18,7 +18,7 @@ from grounding.model_engine import ModelGrounder
 from models.base import Message, ModelResponse
 from models.errors import ModelConnectionError, ModelResponseError
 from models.images import image_from_data_url
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
 

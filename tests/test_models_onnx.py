@@ -25,7 +25,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from models.base import Message, ModelResponse, VisionLanguageModel  # noqa: E402
 from models.errors import ModelConfigError, ModelError, ModelUnavailable  # noqa: E402
-from models.onnx_backend import OnnxModel, choose_providers  # noqa: E402
+from models.backends.onnx_backend import OnnxModel, choose_providers  # noqa: E402
 from models.profile import ModelProfile  # noqa: E402
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<unk>"]
@@ -74,7 +74,7 @@ def counting_graph(pixel_shape: list, input_names: tuple[str, str] = ("pixel_val
 
 
 def write_export(folder: Path, graph: onnx.ModelProto | None = None, config: dict | None = None) -> Path:
-    """An export folder following the contract in models.onnx_backend."""
+    """An export folder following the contract in models.backends.onnx_backend."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from models.errors import (ModelAuthError, ModelConfigError, ModelConnectionErro
 from models.factory import open_model
 from models.images import (UnreadableImageError, fit_to_pixels, image_from_bytes, image_from_data_url,
                            to_data_url)
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
 

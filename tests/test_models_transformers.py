@@ -21,7 +21,7 @@ tokenizers = pytest.importorskip("tokenizers")
 from models.base import Message, ModelResponse, VisionLanguageModel  # noqa: E402
 from models.errors import ModelConfigError, ModelError, ModelUnavailable  # noqa: E402
 from models.profile import ModelProfile  # noqa: E402
-from models.transformers_backend import TransformersModel, to_hf_chat  # noqa: E402
+from models.backends.transformers_backend import TransformersModel, to_hf_chat  # noqa: E402
 
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>", "<image>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 WORDS = [f"w{i}" for i in range(100)]

@@ -1,4 +1,4 @@
-"""OCR grounding (grounding.ocr) and its cache (grounding.ocr_cache), on real pixels.
+"""OCR grounding (grounding.ocr.engine) and its cache (grounding.ocr.cache), on real pixels.
 
 The sample app is OCR'd on the virtual display (one full read per app launch, shared by every widget
 checked); the menu-bar and position cases use small PIL-rendered images. OCR takes ~1-2 s for a
@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from grounding.base import EmptyDescription, Grounder, GroundingHints, InvalidScreenshot
-from grounding.ocr import OcrBox, OcrGrounder, RapidOcrEngine, group_words_by_line, text_candidates
-from grounding.ocr_cache import OcrCache, plan_regions
+from grounding.ocr.engine import OcrBox, OcrGrounder, RapidOcrEngine, group_words_by_line, text_candidates
+from grounding.ocr.cache import OcrCache, plan_regions
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tracker.pctracker import PCTrackerImportError, import_pctracker, read_task_markdown
-from tracker.trajectory import read_trajectory
-from tracker.trajectory_check import check_trajectory
+from tracker.format.pctracker import PCTrackerImportError, import_pctracker, read_task_markdown
+from tracker.format.trajectory import read_trajectory
+from tracker.format.trajectory_check import check_trajectory
 
 MARKDOWN = """# Free Task
 **Description:** rename "a, b.txt" to b.txt

@@ -12,12 +12,12 @@ from PIL import Image
 
 from grounding.coordinates import from_screen, smart_resize
 from models.images import fit_to_pixels, image_from_data_url
-from models.openai_compat import OpenAICompatibleModel
+from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
-from pcagent.agent_types import HistoryItem, PlanContext, PlanningError
-from pcagent.planners import PromptPlanner, UITarsPlanner, make_planner
-from tracker.actions import (FINISH, WAIT, call_user, click, click_element, double_click, drag, hotkey,
+from pcagent.agent.types import HistoryItem, PlanContext, PlanningError
+from pcagent.agent.planners import PromptPlanner, UITarsPlanner, make_planner
+from tracker.format.actions import (FINISH, WAIT, call_user, click, click_element, double_click, drag, hotkey,
                              press_key, right_click, scroll, type_text)
 
 SCREEN = (1280, 800)

@@ -11,9 +11,9 @@ import time
 import pytest
 from PIL import Image
 
-from pcagent.recorder_process import RecorderProcess
-from tracker.trajectory import read_trajectory
-from tracker.trajectory_check import check_trajectory
+from pcagent.testbed.recorder_process import RecorderProcess
+from tracker.format.trajectory import read_trajectory
+from tracker.format.trajectory_check import check_trajectory
 
 STOP, PAUSE, FINISH, FAIL = "ctrl+shift+F12", "ctrl+shift+F9", "ctrl+shift+F10", "ctrl+shift+F11"
 
@@ -287,8 +287,8 @@ def test_without_a_display_the_recorder_says_so(tmp_path):
 
 def test_two_monitors_one_desktop(launch_sample_app, tmp_path):
     """Coordinates are on the whole virtual desktop; meta.json lists every monitor."""
-    from pcagent.virtual_display import VirtualDisplay
-    from tests.xdo import Xdo
+    from pcagent.testbed.virtual_display import VirtualDisplay
+    from pcagent.testbed.xdo import Xdo
 
     with VirtualDisplay(screens=[(1280, 800), (1024, 768)], accessibility=False) as display:
         app = launch_sample_app("--x", 1300, "--y", 40, display=display)

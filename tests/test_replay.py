@@ -1,4 +1,4 @@
-"""pcagent.replay: replaying a real recording on a moved layout, re-grounding every target.
+"""pcagent.agent.planners.replay: replaying a real recording on a moved layout, re-grounding every target.
 
 The recording is made once per module by the real recorder (`pcagent record` as a child process) while
 xdotool clicks Save, clicks the Name field, types "Ada", presses Enter and clicks Delete. The tests then
@@ -17,16 +17,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from grounding.accessibility import NullAccessibility, open_accessibility
-from grounding.accessibility_tree import list_elements
+from grounding.accessibility import list_elements
 from grounding.base import Candidate, GroundingHints, GroundingResult
-from pcagent.agent_types import PlanContext
-from pcagent.executor import PyAutoGuiExecutor
-from pcagent.recorder_process import RecorderProcess
-from pcagent.replay import ReplayPlanner, default_replay_grounder
-from pcagent.sampleapp_process import start_sample_app, stop_sample_app
-from tests.xdo import Xdo
-from tracker.actions import Action, parse_action
-from tracker.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
+from pcagent.agent.types import PlanContext
+from pcagent.agent.executor import PyAutoGuiExecutor
+from pcagent.testbed.recorder_process import RecorderProcess
+from pcagent.agent.planners.replay import ReplayPlanner, default_replay_grounder
+from pcagent.testbed.sampleapp_process import start_sample_app, stop_sample_app
+from pcagent.testbed.xdo import Xdo
+from tracker.format.actions import Action, parse_action
+from tracker.format.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
 
 TASK = "Save, enter the name Ada, delete"
 XDO_KEYS = {"enter": "Return", "esc": "Escape", "tab": "Tab", "backspace": "BackSpace"}

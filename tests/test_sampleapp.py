@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import ImageStat
 
-from pcagent.virtual_display import VirtualDisplay, find_at_spi_bus_launcher, wait_for_a11y_bus
-from tests.xdo import BUTTON_RIGHT, Xdo, grab
+from pcagent.testbed.virtual_display import VirtualDisplay, find_at_spi_bus_launcher, wait_for_a11y_bus
+from pcagent.testbed.xdo import BUTTON_RIGHT, Xdo, grab
 
 pytestmark = [pytest.mark.display, pytest.mark.timeout(120)]
 
@@ -228,7 +228,7 @@ def test_virtual_display_stop_ends_its_processes():
 
 
 def test_missing_xvfb_is_a_clear_error(monkeypatch):
-    from pcagent.virtual_display import DisplayError
+    from pcagent.testbed.virtual_display import DisplayError
 
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(DisplayError, match="apt-get install xvfb"):

@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from grounding.screenspot import DatasetError, Sample, load_dataset, write_dataset
+from grounding.benchmark.screenspot import DatasetError, Sample, load_dataset, write_dataset
 
 
 @pytest.fixture

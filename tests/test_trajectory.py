@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tracker.trajectory import (
+from tracker.format.trajectory import (
     FORMAT_NAME, FORMAT_VERSION, Problem, Step, TrajectoryError, TrajectoryWriter, format_step_line, new_meta,
     read_trajectory,
 )
-from tracker.trajectory_check import check_trajectory
+from tracker.format.trajectory_check import check_trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -276,7 +276,7 @@ CRASH_SCRIPT = """
 import io, sys, time
 sys.path.insert(0, sys.argv[2])
 from PIL import Image
-from tracker.trajectory import Step, TrajectoryWriter, new_meta
+from tracker.format.trajectory import Step, TrajectoryWriter, new_meta
 buffer = io.BytesIO()
 Image.new("RGB", (64, 48), "blue").save(buffer, "PNG")
 writer = TrajectoryWriter(sys.argv[1], new_meta())

@@ -1,4 +1,4 @@
-"""UI-TARS answers to canonical actions (tracker.uitars): formats, escapes, round trips, rejection."""
+"""UI-TARS answers to canonical actions (tracker.format.uitars): formats, escapes, round trips, rejection."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.actions import (FINISH, WAIT, Action, ActionError, call_user, click, double_click, drag, hotkey,
+from tracker.format.actions import (FINISH, WAIT, Action, ActionError, call_user, click, double_click, drag, hotkey,
                              middle_click, parse_action, press_key, right_click, scroll, type_text)
-from tracker.uitars import UITarsAction, format_uitars, parse_uitars, to_action
+from tracker.format.uitars import UITarsAction, format_uitars, parse_uitars, to_action
 
 
 def identity(x: float, y: float) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""grounding.windows on a real Xvfb display: the sample app's window, popups, a simulated WM frame."""
+"""grounding.accessibility.windows on a real Xvfb display: the sample app's window, popups, a simulated WM frame."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from grounding.windows import NullWindows, WindowInfo, X11Windows, open_windows
+from grounding.accessibility.windows import NullWindows, WindowInfo, X11Windows, open_windows
 
 pytestmark = [pytest.mark.display, pytest.mark.timeout(120)]
 
@@ -53,7 +53,7 @@ def test_active_window_follows_input_focus(windows, sample_app, xdo):
 
 
 def test_popup_menu_is_its_own_top_level(windows, sample_app, xdo):
-    from tests.xdo import BUTTON_RIGHT
+    from pcagent.testbed.xdo import BUTTON_RIGHT
 
     xdo.click(*sample_app.center("item_5"), button=BUTTON_RIGHT)
     menu = sample_app.wait_for("context_menu_shown")

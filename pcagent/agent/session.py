@@ -1,0 +1,200 @@
+"""One agent run on the real desktop: everything the loop needs, wired and torn down.
+
+The trajectory is shared: the agent appends its steps, and a recorder running alongside
+appends the person's steps (actor "human") whenever they take over. The recorder's
+control hotkeys become the agent's: pause/resume interrupts the agent (before its next
+injected input) and hands control back; stop ends the run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Callable
+
+from PIL import Image
+
+from grounding.base import Grounder
+from pcagent.agent.loop import AgentConfig, AgentLoop, HumanActivity
+from pcagent.agent.types import Planner, Proposal
+from pcagent.collab.metrics import CollaborationMetrics
+from pcagent.collab.terminal import make_gate
+from pcagent.agent.executor import PyAutoGuiExecutor
+from pcagent.collab.guards import ActionGuard
+from tracker.recording.capture import CaptureUnavailable, describe_screens, grab_frame
+from tracker.recording.injection import InjectionLedger
+from tracker.recording.merge import MergeConfig
+from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
+from tracker.format.trajectory import TrajectoryError, TrajectoryWriter, new_meta
+
+
+class SessionError(RuntimeError):
+    """The run cannot start here; the message says why."""
+
+
+@dataclass
+class SessionOptions:
+    mode: str = "confirm"
+    countdown_s: float | None = None
+    max_steps: int = 30
+    settle_s: float = 0.6
+    hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+    guard: ActionGuard | None = None  # None: the default rules
+    stdin: IO | None = None
+    stdout: IO | None = None
+
+
+class _ScreenCapture:
+    """The whole virtual desktop as a PIL image and its origin; one mss instance per thread."""
+
+    def __init__(self) -> None:
+        self._sct = None
+
+    def __call__(self) -> tuple[Image.Image, tuple[int, int]]:
+        if self._sct is None:
+            import mss
+
+            self._sct = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
+        frame = grab_frame(self._sct)
+        image = Image.frombuffer("RGB", (frame.width, frame.height), frame.bgra, "raw", "BGRX", 0, 1)
+        return image.copy(), (frame.left, frame.top)
+
+    def close(self) -> None:
+        if self._sct is not None:
+            self._sct.close()
+
+
+def _focused_role() -> Callable[[], str | None]:
+    """The focused element's role, for the password-field guard (None without AT-SPI)."""
+    from grounding.accessibility import open_accessibility
+
+    a11y = open_accessibility()
+
+    def role() -> str | None:
+        element = a11y.focused_element() if a11y.available else None
+        return element.role if element else None
+
+    return role
+
+
+def _ancestor_pids() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+                pid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _terminal_window_ids() -> set[int]:
+    """The terminal emulator the run was started from (a window of one of our ancestor
+    processes): typing the approvals there is not the person taking over."""
+    from grounding.accessibility import open_windows
+
+    windows = open_windows()
+    try:
+        return {w.window_id for w in windows.windows_of(_ancestor_pids()) if w.window_id is not None}
+    finally:
+        windows.close()
+
+
+def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | None,
+                options: SessionOptions, agent_settings: dict,
+                report: Callable[[str, dict], None] | None = None) -> tuple[str, Path]:
+    """Run the agent until it ends; return (outcome, trajectory folder)."""
+    if not os.environ.get("DISPLAY"):
+        raise SessionError("no display: DISPLAY is not set (run inside an X session, or use `pcagent demo`)")
+    try:
+        screens = describe_screens()
+    except CaptureUnavailable as exc:
+        raise SessionError(str(exc)) from exc
+    meta = new_meta(task={"mode": "given", "description": task}, screens=screens, agent=agent_settings)
+    try:
+        writer = TrajectoryWriter(out, meta)
+    except (OSError, TrajectoryError) as exc:
+        raise SessionError(f"cannot write the trajectory to {out}: {exc}") from exc
+
+    activity = HumanActivity()
+    ledger = InjectionLedger()
+    metrics = CollaborationMetrics()
+
+    def on_control(command: str) -> bool:
+        if command == "pause":
+            if activity.interrupt.is_set() or activity.acting.is_set():
+                activity.resume.set()  # pressed again: hand control back
+            else:
+                activity.interrupt.set()
+            return True
+        if command in ("stop", "finish", "fail"):
+            activity.stop.set()
+            activity.resume.set()
+            return True
+        return False
+
+    recorder = Recorder(out, writer=writer, ledger=ledger,
+                        config=RecorderConfig(hotkeys=options.hotkeys, exclude_window_ids=_terminal_window_ids(),
+                                              merge=MergeConfig(idle_wait_s=None)),  # the person is not "waiting"
+                        on_step=activity.add_step, on_human_input=lambda event: activity.acting.set(),
+                        on_control=on_control)
+    capture = _ScreenCapture()
+    outcome = "error"
+    try:
+        recorder.start()
+        gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
+                         stdin=options.stdin, stdout=options.stdout)
+        guard = options.guard or ActionGuard()
+        focused_role = _focused_role()
+
+        def guards(proposal: Proposal) -> list[str]:
+            role = focused_role() if proposal.action.kind == "type_text" else None
+            return guard.check(proposal, focused_role=role)
+
+        loop = AgentLoop(task, planner=planner, grounder=grounder,
+                         executor=PyAutoGuiExecutor(ledger), user=gate, writer=writer, capture=capture,
+                         guards=guards, metrics=metrics, activity=activity,
+                         config=AgentConfig(mode=options.mode, max_steps=options.max_steps,
+                                            settle_s=options.settle_s),
+                         report=report)
+        outcome = loop.run()
+    except RecorderError as exc:
+        raise SessionError(str(exc)) from exc
+    finally:
+        try:
+            recorder.stop()
+        finally:
+            capture.close()
+            metrics.outcome = outcome
+            writer.update_meta(collaboration=metrics.to_dict())
+            writer.close(outcome=outcome)
+    return outcome, out
+
+
+def print_report(kind: str, data: dict, stream: IO | None = None) -> None:
+    """What `pcagent run` prints as the run goes."""
+    stream = stream or sys.stdout
+    if kind == "step":
+        step = data["step"]
+        thought = (step.extra.get("thought") or {}).get("text") or ""
+        where = ""
+        grounding = step.extra.get("grounding")
+        replayed = step.extra.get("planner_details") or {}
+        if grounding:
+            where = f"  [grounded by {grounding['engine']}, confidence {grounding['confidence']}]"
+        elif replayed.get("engine") and replayed.get("recorded_point"):
+            x, y = replayed["recorded_point"]
+            where = (f"  [recorded at ({x}, {y}); found by {replayed['engine']}, "
+                     f"confidence {float(replayed.get('confidence') or 0):.2f}]")
+        print(f"step {step.index}: {step.action}{where}\n  thought: {thought[:300]}", file=stream, flush=True)
+    elif kind == "planning_error":
+        print(f"planner output rejected: {data['error']}", file=stream, flush=True)
+    elif kind == "not_found":
+        print(f"not found: {data['element']} ({data['reason']})", file=stream, flush=True)
+    elif kind == "paused":
+        print(data["message"], file=stream, flush=True)
+    elif kind == "finished":
+        print(f"finished: {data['outcome']}", file=stream, flush=True)

@@ -1,0 +1,161 @@
+"""`pcagent record`: choose the task, run the recorder until told to stop, report.
+
+Task modes as in PC Tracker: a given task (`--task` text, or one entry of a task list
+with `--task-file` and `--task-id`), a free task (`--free`: described and rated after
+recording, then kept or discarded), or plain recording without a task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from tracker.recording.merge import MergeConfig
+from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
+from tracker.format.trajectory import format_step_line, read_trajectory
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+class TaskFileError(ValueError):
+    pass
+
+
+def data_dir() -> Path:
+    """Where trajectories go by default: $XDG_DATA_HOME/pcagent/trajectories."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "pcagent" / "trajectories"
+
+
+def default_out(prefix: str = "rec") -> Path:
+    return data_dir() / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def load_task(path: Path, task_id: str) -> dict:
+    """One task from a JSON task list: a list of tasks or {"tasks": [...]}, or one OSWorld task.
+
+    A task has an "id" and its text in "task", "description" or "instruction" (OSWorld);
+    an optional "level"/"difficulty".
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TaskFileError(f"cannot read task file {path}: {exc}") from exc
+    tasks = data.get("tasks", [data]) if isinstance(data, dict) else data
+    if not isinstance(tasks, list):
+        raise TaskFileError(f"{path}: expected a list of tasks or {{\"tasks\": [...]}}")
+    ids = []
+    for entry in tasks:
+        if not isinstance(entry, dict):
+            continue
+        ids.append(str(entry.get("id")))
+        if str(entry.get("id")) == str(task_id):
+            text = entry.get("task") or entry.get("description") or entry.get("instruction")
+            if not isinstance(text, str) or not text.strip():
+                raise TaskFileError(f"{path}: task {task_id!r} has no task/description/instruction text")
+            return {"mode": "given", "id": str(task_id), "description": text,
+                    "difficulty": entry.get("level") or entry.get("difficulty"),
+                    "source": str(path)}
+    raise TaskFileError(f"{path}: no task with id {task_id!r} (ids: {', '.join(ids[:20]) or 'none'})")
+
+
+def _ask_free_task(out: Path) -> bool:
+    """After a free-task recording: describe it, rate it, keep or discard. True = kept."""
+    print("\nDescribe the task you just did (empty to discard the recording):", flush=True)
+    description = sys.stdin.readline().strip()
+    if not description:
+        shutil.rmtree(out, ignore_errors=True)
+        print("Discarded.")
+        return False
+    difficulty = None
+    while difficulty not in DIFFICULTIES:
+        print(f"Difficulty ({'/'.join(DIFFICULTIES)}):", flush=True)
+        difficulty = sys.stdin.readline().strip().lower() or "medium"
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["task"] = {"mode": "free", "description": description, "difficulty": difficulty}
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, meta_path)
+    return True
+
+
+def run_record(args) -> int:
+    if args.task_file and not args.task_id:
+        print("pcagent record: --task-file needs --task-id", file=sys.stderr)
+        return 2
+    try:
+        if args.task_file:
+            task = load_task(Path(args.task_file), args.task_id)
+        elif args.task:
+            task = {"mode": "given", "description": args.task}
+        elif args.free:
+            task = {"mode": "free", "description": None, "difficulty": None}
+        else:
+            task = {"mode": "none"}
+    except TaskFileError as exc:
+        print(f"pcagent record: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out()
+    hotkeys = dict(DEFAULT_HOTKEYS)
+    for command in hotkeys:
+        value = getattr(args, f"{command}_hotkey", None)
+        if value:
+            hotkeys[command] = value
+    config = RecorderConfig(
+        fps=args.fps, hotkeys=hotkeys, exclude_windows=args.exclude_window or [],
+        accessibility=not args.no_accessibility,
+        merge=MergeConfig(idle_wait_s=args.idle_wait if args.idle_wait > 0 else None),
+    )
+    recorder = Recorder(out, task=task, config=config,
+                        on_step=lambda step: print(format_step_line(step), flush=True),
+                        on_status=lambda status: print(f"[{status}]", flush=True))
+    stop_requested = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop_requested.append(True))
+    try:
+        recorder.start()
+    except RecorderError as exc:
+        print(f"pcagent record: {exc}", file=sys.stderr)
+        return 1
+    print(f"Recording to {out}\n  stop: {hotkeys['stop']} (or Ctrl-C)   pause/resume: {hotkeys['pause']}"
+          f"   finish: {hotkeys['finish']}   fail: {hotkeys['fail']}", flush=True)
+    while not stop_requested and not recorder.wait(0.1):
+        pass
+    recorder.stop()
+    for error in recorder.errors:
+        print(f"warning: {error}", file=sys.stderr)
+    if task["mode"] == "free" and sys.stdin.isatty():
+        if not _ask_free_task(out):
+            return 0
+    trajectory = read_trajectory(out)
+    print(f"Trajectory: {out} ({len(trajectory.steps)} steps, outcome {trajectory.meta.get('outcome')})",
+          flush=True)
+    return 0
+
+
+def register(commands) -> None:
+    record = commands.add_parser("record", help="record what you do on this desktop as a trajectory")
+    record.add_argument("--out", help="trajectory folder (default: ~/.local/share/pcagent/trajectories/rec-...)")
+    task = record.add_mutually_exclusive_group()
+    task.add_argument("--task", help="the task being demonstrated")
+    task.add_argument("--task-file", help="a JSON task list; pick one with --task-id")
+    task.add_argument("--free", action="store_true",
+                      help="free task: describe and rate it after recording, or discard it")
+    record.add_argument("--task-id", help="the id of the task in --task-file")
+    record.add_argument("--fps", type=float, default=10.0, help="screen frames per second kept (default 10)")
+    record.add_argument("--idle-wait", type=float, default=6.0,
+                        help="seconds without input that make a `wait` step; 0 turns it off (default 6)")
+    record.add_argument("--exclude-window", action="append", metavar="TEXT",
+                        help="never record steps in windows whose title or application contains TEXT "
+                             "(repeatable)")
+    record.add_argument("--no-accessibility", action="store_true",
+                        help="do not ask AT-SPI for the element under the pointer")
+    for command in ("stop", "pause", "finish", "fail"):
+        record.add_argument(f"--{command}-hotkey", metavar="KEYS", help=f"hotkey for {command}, e.g. ctrl+shift+f12")
+    record.set_defaults(func=run_record)

@@ -1,0 +1,154 @@
+"""`pcagent run` (a planner model acts, the user stays in control) and `pcagent replay`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pcagent.agent.planners import PLANNER_CHOICES
+from pcagent.agent.session import SessionError, SessionOptions, print_report, run_session
+from pcagent.agent.types import MODES
+from pcagent.cli.record import default_out
+
+DEFAULT_GROUNDER = "composite:accessibility,ocr"
+
+HOW_TO_POINT_AT_A_MODEL = """\
+pcagent run needs a planner: a vision-language model behind any OpenAI-compatible server
+(vLLM, SGLang, Ollama, llama.cpp server, LM Studio, or a hosted API).
+
+1. Describe it in {config} :
+
+     [profiles.planner]
+     backend = "openai"
+     base_url = "http://127.0.0.1:8000/v1"     # your server; it usually ends in /v1
+     model = "Qwen2.5-VL-7B-Instruct"           # the model name the server knows
+     api_key_env = "OPENAI_API_KEY"             # only if the server wants a key
+
+   (or set PCAGENT_PROFILE_PLANNER_BASE_URL, PCAGENT_PROFILE_PLANNER_MODEL, ... in the environment)
+
+2. Run:  pcagent run "Rename report.txt to final.txt" --planner planner
+
+Check the profile with `pcagent models ask planner "hello"`. To dry-run without a model, serve a
+script of answers with `pcagent models serve-script answers.json` and point a profile at it.
+"""
+
+
+def _add_common(parser) -> None:
+    parser.add_argument("--mode", choices=MODES, default=None,
+                        help="confirm: approve each step (default for run); auto: steps run unless a guard "
+                             "asks; suggest: the agent proposes, you act")
+    parser.add_argument("--countdown", type=float, default=None, metavar="S",
+                        help="in confirm mode, approve by itself after S seconds unless you intervene")
+    parser.add_argument("--max-steps", type=int, default=30)
+    parser.add_argument("--out", help="trajectory folder (default: a new folder under the data dir)")
+    parser.add_argument("--settle", type=float, default=0.6, help="seconds to let the screen settle after a step")
+    parser.add_argument("--models-file", help="the model profiles file (default ~/.config/pcagent/models.toml)")
+    parser.add_argument("--guards-file", metavar="TOML", help="extra guard rules ([guards] table)")
+    parser.add_argument("--guard-model", metavar="PROFILE",
+                        help="a small model that decides the steps the rules are unsure about")
+
+
+def register(commands) -> None:
+    run = commands.add_parser("run", help="let an agent do a task on this desktop, with you in control")
+    run.add_argument("task")
+    run.add_argument("--planner", metavar="PROFILE", help="model profile of the planner")
+    run.add_argument("--planner-kind", choices=PLANNER_CHOICES, default="planner+grounder",
+                     help="planner+grounder: the planner names targets, the grounder points (default); "
+                          "end-to-end: the planner gives coordinates; uitars: UI-TARS output")
+    run.add_argument("--grounder", default=DEFAULT_GROUNDER,
+                     help=f"ocr, accessibility, template, model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
+    run.add_argument("--planner-url", metavar="URL", help="override the planner profile's base_url")
+    run.add_argument("--planner-model", metavar="NAME", help="override the planner profile's model")
+    _add_common(run)
+    run.set_defaults(func=run_agent)
+
+    replay = commands.add_parser("replay", help="replay a recorded trajectory, re-grounding each target")
+    replay.add_argument("trajectory")
+    replay.add_argument("--exact", action="store_true", help="replay recorded coordinates as they are")
+    replay.add_argument("--grounder", default=None, help="re-grounding engine (default: accessibility, "
+                                                         "the recorded crop, then OCR)")
+    _add_common(replay)
+    replay.set_defaults(func=run_replay)
+
+
+def _guard(args):
+    """The action guard from --guards-file and --guard-model (defaults otherwise)."""
+    from models.factory import open_model
+    from models.profiles import get_profile
+    from pcagent.collab.guards import ActionGuard, GuardModel, GuardRules
+
+    rules = GuardRules.from_toml(args.guards_file) if args.guards_file else GuardRules()
+    model = GuardModel(open_model(get_profile(args.guard_model, args.models_file))) \
+        if args.guard_model else None
+    return ActionGuard(rules, model)
+
+
+def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> int:
+    from models.errors import ModelError
+    from pcagent.collab.guards import GuardConfigError
+
+    try:
+        guard = _guard(args)
+    except (GuardConfigError, ModelError) as exc:
+        print(f"pcagent: {exc}", file=sys.stderr)
+        return 2
+    options = SessionOptions(mode=args.mode, countdown_s=args.countdown, max_steps=args.max_steps,
+                             settle_s=args.settle, guard=guard)
+    print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
+          "stop: ctrl+shift+f12; take over any time by using the mouse or keyboard)", flush=True)
+    try:
+        outcome, out = run_session(task, out, planner=planner, grounder=grounder, options=options,
+                                   agent_settings=settings, report=print_report)
+    except SessionError as exc:
+        print(f"pcagent: {exc}", file=sys.stderr)
+        return 1
+    print(f"Trajectory: {out} (outcome {outcome})", flush=True)
+    return 0 if outcome in ("finish", "stopped") else 3
+
+
+def run_agent(args) -> int:
+    from models.errors import ModelError
+    from models.factory import open_model
+    from models.profiles import default_config_path, get_profile
+
+    if not args.planner:
+        print(HOW_TO_POINT_AT_A_MODEL.format(config=args.models_file or default_config_path()), file=sys.stderr)
+        return 2
+    args.mode = args.mode or "confirm"
+    from grounding.engines import open_grounder
+    from pcagent.agent.planners import make_planner
+
+    try:
+        profile = get_profile(args.planner, args.models_file, base_url=args.planner_url,
+                              model=args.planner_model)
+        model = open_model(profile)
+        planner = make_planner(args.planner_kind, model)
+        grounder = open_grounder(args.grounder) if args.planner_kind == "planner+grounder" else None
+    except (ModelError, ValueError, KeyError) as exc:
+        print(f"pcagent run: {exc}", file=sys.stderr)
+        return 2
+    settings = {"planner": profile.to_dict(), "planner_kind": args.planner_kind,
+                "grounder": args.grounder if grounder else None, "mode": args.mode, "max_steps": args.max_steps}
+    try:
+        return _session(args.task, Path(args.out) if args.out else default_out("run"), planner, grounder,
+                        args, settings)
+    finally:
+        model.close()
+
+
+def run_replay(args) -> int:
+    from grounding.engines import open_grounder
+    from pcagent.agent.planners.replay import ReplayPlanner
+
+    args.mode = args.mode or "auto"
+    try:
+        grounder = open_grounder(args.grounder) if args.grounder else None
+        planner = ReplayPlanner(args.trajectory, exact=args.exact, grounder=grounder)
+    except ValueError as exc:
+        print(f"pcagent replay: {exc}", file=sys.stderr)
+        return 2
+    task = (planner.trajectory.meta.get("task") or {}).get("description") or f"replay {args.trajectory}"
+    settings = {"planner": planner.name, "planner_kind": "replay", "exact": args.exact,
+                "grounder": args.grounder, "mode": args.mode, "max_steps": args.max_steps,
+                "source": str(Path(args.trajectory).resolve())}
+    return _session(task, Path(args.out) if args.out else default_out("replay"), planner, None, args, settings)

@@ -1,0 +1,231 @@
+"""Importing recordings made with PC Tracker (the Windows recorder of GAIR-NLP's PC Agent).
+
+A PC Tracker recording is ``<prefix>_<YYYYMMDD_HHMMSS>.jsonl`` with a same-named ``.md`` task file and a
+``screenshot/`` folder beside them. Each JSONL line holds ``timestamp`` ("2024-11-26_16:15:19", local
+time), ``action`` (PC Tracker's text), ``screenshot``, ``element`` (a name, "Unknown" or null), ``rect``
+({left, top, right, bottom} or null) and, after post-processing, ``marked_screenshot``,
+``action_description``, ``action_description_checked`` and ``thought``.
+
+The whole recording is validated before anything is written, so a bad line never leaves half a trajectory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tracker.format.actions import ActionError, format_action, parse_action
+from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.format.trajectory_check import png_problem
+
+__all__ = ["PCTrackerImportError", "import_pctracker", "read_task_markdown"]
+
+TIMESTAMP_FORMAT = "%Y-%m-%d_%H:%M:%S"
+# Keys of a PC Tracker line that become fields of our step; every other key is kept in step.extra.
+_CONSUMED_KEYS = {"timestamp", "action", "screenshot", "marked_screenshot", "element", "rect", "thought"}
+
+
+class PCTrackerImportError(Exception):
+    """A PC Tracker recording that cannot be imported (the message names the file and line)."""
+
+
+@dataclass
+class _SourceStep:
+    """One validated line of the PC Tracker JSONL."""
+
+    line: int
+    data: dict
+    action: str  # canonical
+    time: float
+
+
+def _find_jsonl(src: Path) -> Path:
+    """The recording's JSONL: src itself, or the only *.jsonl in src (or in its events/ folder)."""
+    if src.is_file():
+        return src.with_suffix(".jsonl") if src.suffix.lower() == ".md" else src
+    if not src.is_dir():
+        raise PCTrackerImportError(f"{src} does not exist")
+    candidates = sorted(src.glob("*.jsonl"))
+    if not candidates and (src / "events").is_dir():
+        candidates = sorted((src / "events").glob("*.jsonl"))
+    if len(candidates) != 1:
+        found = ", ".join(p.name for p in candidates) or "none"
+        raise PCTrackerImportError(f"{src} must hold exactly one PC Tracker .jsonl recording (found: {found}); "
+                                   "pass the .jsonl file itself")
+    return candidates[0]
+
+
+def read_task_markdown(path: Path) -> dict:
+    """The task from PC Tracker's .md file: {"mode": "free"|"given"|"none", "description", "difficulty"}."""
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+    header = text.split("\n###", 1)[0]  # per-step sections follow; the task is above them
+    heading = re.search(r"^#\s*(.+?)\s*$", header, re.MULTILINE)
+    title = heading.group(1).lower() if heading else ""
+    mode = "free" if "free" in title else "given" if "given" in title else "none"
+    description = re.search(r"\*\*Description:\*\*[ \t]*(.*?)\s*(?=\n\*\*\w+:\*\*|\n#|\Z)", header, re.DOTALL)
+    level = re.search(r"\*\*Level:\*\*[ \t]*(.*?)[ \t]*$", header, re.MULTILINE)
+    return {
+        "mode": mode,
+        "description": (description.group(1).strip() or None) if description else None,
+        "difficulty": (level.group(1).strip() or None) if level else None,
+    }
+
+
+def _parse_timestamp(value: object, where: str) -> float:
+    if not isinstance(value, str):
+        raise PCTrackerImportError(f"{where}: timestamp must be text like '2024-11-26_16:15:19', not {value!r}")
+    try:
+        # PC Tracker writes local wall-clock time without a zone; we read it as this machine's local time.
+        return time.mktime(time.strptime(value.strip(), TIMESTAMP_FORMAT))
+    except ValueError:
+        raise PCTrackerImportError(f"{where}: timestamp {value!r} is not like '2024-11-26_16:15:19'") from None
+
+
+def _read_lines(jsonl: Path) -> list[_SourceStep]:
+    """Parse and validate every line, raising on the first one that cannot be imported."""
+    steps: list[_SourceStep] = []
+    raw_lines = jsonl.read_text(encoding="utf-8-sig").splitlines()
+    for number, raw in enumerate(raw_lines, start=1):
+        if not raw.strip():
+            continue
+        where = f"{jsonl.name}:{number}"
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            raise PCTrackerImportError(f"{where}: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise PCTrackerImportError(f"{where}: a step must be a JSON object")
+        if not isinstance(data.get("action"), str):
+            raise PCTrackerImportError(f"{where}: missing action text")
+        try:
+            action = format_action(parse_action(data["action"]))
+        except ActionError as error:
+            raise PCTrackerImportError(f"{where}: cannot import action: {error}") from None
+        steps.append(_SourceStep(number, data, action, _parse_timestamp(data.get("timestamp"), where)))
+    if not steps:
+        raise PCTrackerImportError(f"{jsonl} holds no steps")
+    return steps
+
+
+def _resolve(base: Path, relative: object) -> Path | None:
+    """The file a PC Tracker screenshot path points to, tolerating Windows separators and absolute paths."""
+    if not isinstance(relative, str) or not relative.strip():
+        return None
+    cleaned = relative.strip().replace("\\", "/")
+    for candidate in (base / cleaned, base / "screenshot" / cleaned.rsplit("/", 1)[-1]):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _element(data: dict, where: str, warnings: list[str]) -> dict | None:
+    name = data.get("element")
+    name = None if not isinstance(name, str) or name.strip() in ("", "Unknown") else name
+    rect = data.get("rect")
+    box = None
+    if isinstance(rect, dict):
+        try:
+            box = [int(rect[side]) for side in ("left", "top", "right", "bottom")]
+        except (KeyError, TypeError, ValueError):
+            warnings.append(f"{where}: unreadable rect {rect!r} dropped")
+    elif rect is not None:
+        warnings.append(f"{where}: unreadable rect {rect!r} dropped")
+    if name is None and box is None:
+        return None
+    return {"name": name, "role": None, "rect": box, "application": None}
+
+
+def _screen_of(image: Path | None) -> list[dict]:
+    if image is None:
+        return []
+    from PIL import Image  # only needed here, and Pillow is a dependency anyway
+
+    with Image.open(image) as opened:
+        width, height = opened.size
+    return [{"index": 0, "left": 0, "top": 0, "width": width, "height": height, "scale": None, "primary": True}]
+
+
+def _usable_image(path: Path | None, where: str, what: str, warnings: list[str]) -> Path | None:
+    """path if it is a usable image; otherwise None and a warning."""
+    if path is None:
+        warnings.append(f"{where}: {what} not found; step kept without it")
+        return None
+    if path.suffix.lower() == ".png" and (problem := png_problem(path)):
+        warnings.append(f"{where}: {what} {path.name} unusable ({problem}); step kept without it")
+        return None
+    return path
+
+
+def import_pctracker(src: Path | str, dest: Path | str) -> tuple[Path, list[str]]:
+    """Import a PC Tracker recording as a pcagent trajectory folder at ``dest``.
+
+    ``src`` is the recording's .jsonl file, or a folder holding exactly one. Returns ``(dest, warnings)``:
+    the warnings name steps whose screenshots were missing or damaged and fields that were dropped; such
+    steps are imported without them. Raises :class:`PCTrackerImportError` (before writing anything) for a
+    recording that cannot be imported: no steps, a line that is not JSON, an action outside the grammar,
+    a bad timestamp, or a ``dest`` that exists and is not empty.
+    """
+    jsonl = _find_jsonl(Path(src))
+    dest = Path(dest)
+    base = jsonl.parent
+    source_steps = _read_lines(jsonl)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise PCTrackerImportError(f"{dest} already exists and is not empty")
+    warnings: list[str] = []
+    markdown = jsonl.with_suffix(".md")
+    if markdown.is_file():
+        task = read_task_markdown(markdown)
+    else:
+        task = {"mode": "none", "description": None, "difficulty": None}
+        warnings.append(f"{markdown.name} not found: the task is unknown")
+
+    shots = [_usable_image(_resolve(base, s.data.get("screenshot")), f"{jsonl.name}:{s.line}", "screenshot",
+                           warnings) for s in source_steps]
+    meta = new_meta(task=task, screens=_screen_of(next((p for p in shots if p), None)),
+                    recorder={"name": "PC Tracker"},
+                    source={"format": "pctracker", "path": str(jsonl), "started": source_steps[0].data["timestamp"]})
+    last_kind = parse_action(source_steps[-1].action).kind
+    outcome = last_kind if last_kind in ("finish", "fail") else "stopped"
+    created = not dest.exists()
+    try:
+        with TrajectoryWriter(dest, meta, exist_ok=True) as writer:
+            for index, (source, shot) in enumerate(zip(source_steps, shots)):
+                writer.append_step(_convert(writer, index, source, shot, base, jsonl.name, warnings))
+            writer.close(outcome)
+    except (OSError, TrajectoryError, ValueError) as error:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise PCTrackerImportError(f"writing {dest} failed: {error}") from error
+    return dest, warnings
+
+
+def _convert(writer: TrajectoryWriter, index: int, source: _SourceStep, shot: Path | None, base: Path,
+             file_name: str, warnings: list[str]) -> Step:
+    """One PC Tracker line as a step, copying its screenshots into the trajectory."""
+    data, where = source.data, f"{file_name}:{source.line}"
+    screenshot = None
+    if shot is not None:
+        screenshot = writer.save_screenshot(index, shot.read_bytes(), shot.suffix.lower().lstrip(".") or "png")
+    extra: dict[str, Any] = {k: v for k, v in data.items() if k not in _CONSUMED_KEYS}
+    extra["source_timestamp"] = data.get("timestamp")
+    marked_name = data.get("marked_screenshot")
+    if isinstance(marked_name, str) and marked_name.strip():
+        marked = _resolve(base, marked_name)
+        if shot is not None and marked is not None and marked.resolve() == shot.resolve():
+            extra["marked_screenshot"] = screenshot  # PC Tracker points unmarked steps at the raw screenshot
+        elif (marked := _usable_image(marked, where, "marked screenshot", warnings)) is not None:
+            ext = "marked." + (marked.suffix.lower().lstrip(".") or "png")
+            extra["marked_screenshot"] = writer.save_screenshot(index, marked.read_bytes(), ext)
+    thought = data.get("thought")
+    if isinstance(thought, str) and thought.strip():
+        extra["thought"] = {"text": thought, "source": "imported"}
+    elif isinstance(thought, dict):
+        extra["thought"] = {"source": "imported", **thought}
+    action = parse_action(source.action)
+    return Step(index=index, time=source.time, actor="human", action=source.action, screenshot=screenshot,
+                pointer=action.point, element=_element(data, where, warnings), window=None, extra=extra)

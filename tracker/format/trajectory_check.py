@@ -1,0 +1,141 @@
+"""The strict checker for trajectory folders (see :mod:`tracker.format.trajectory` for the format).
+
+:func:`check_trajectory` reports everything wrong with a folder: what the tolerant reader already noticed,
+plus format, step and file checks (screenshot paths, PNG/JPEG integrity, canonical actions, index and time
+order, leftover temporary files). :func:`png_problem` is the PNG integrity check on its own.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from tracker.format.actions import ActionError, format_action
+from tracker.format.trajectory import (
+    ACTORS, FORMAT_NAME, FORMAT_VERSION, META_FILE, SCREENSHOT_DIR, STEPS_FILE, Problem, Step, TrajectoryError,
+    _is_int, _is_temporary, _load,
+)
+
+__all__ = ["check_trajectory", "png_problem", "REQUIRED_META_KEYS"]
+
+REQUIRED_META_KEYS = ("format", "version", "id", "created", "task", "platform", "screens")
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_image(root: Path, relative: str) -> str | None:
+    """Why the image at ``relative`` is unusable, or None if it looks fine."""
+    if Path(relative).is_absolute() or ".." in Path(relative).parts or "\\" in relative:
+        return f"screenshot path {relative!r} must be relative and inside the trajectory"
+    path = root / relative
+    if _is_temporary(path.name):
+        return f"screenshot path {relative!r} names a temporary file"
+    if not path.is_file():
+        return f"screenshot {relative} is missing"
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return png_problem(path)
+    if suffix in (".jpg", ".jpeg"):
+        with open(path, "rb") as handle:
+            if handle.read(3) != b"\xff\xd8\xff":
+                return f"{relative} is not a JPEG file"
+    return None
+
+
+def png_problem(path: Path) -> str | None:
+    """Why the file is not a usable PNG (signature, IHDR chunk, closing IEND chunk), or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(33)
+        size = path.stat().st_size
+        handle.seek(max(0, size - len(_PNG_IEND)))
+        tail = handle.read()
+    name = path.name
+    if head[:8] != _PNG_SIGNATURE:
+        return f"{name} is not a PNG file (bad signature)"
+    if len(head) < 33 or head[12:16] != b"IHDR" or int.from_bytes(head[8:12], "big") != 13:
+        return f"{name} is a damaged PNG (no IHDR header)"
+    if zlib.crc32(head[12:29]) != int.from_bytes(head[29:33], "big"):
+        return f"{name} is a damaged PNG (IHDR checksum mismatch)"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if width == 0 or height == 0:
+        return f"{name} is a damaged PNG (size {width}x{height})"
+    if tail != _PNG_IEND:
+        return f"{name} is a truncated PNG (no IEND chunk at the end)"
+    return None
+
+
+def _check_meta(meta: dict) -> list[Problem]:
+    problems: list[Problem] = []
+    if meta.get("format") != FORMAT_NAME:
+        problems.append(Problem("error", META_FILE, f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}"))
+    version = meta.get("version")
+    if not _is_int(version):
+        problems.append(Problem("error", META_FILE, f"version must be an integer, not {version!r}"))
+    elif version > FORMAT_VERSION:
+        problems.append(Problem("error", META_FILE, f"format version {version} is newer than this reader "
+                                                    f"understands (version {FORMAT_VERSION}); upgrade pcagent"))
+    missing = [key for key in REQUIRED_META_KEYS if key not in meta]
+    if missing:
+        problems.append(Problem("error", META_FILE, f"missing required keys: {', '.join(missing)}"))
+    if "task" in meta and not isinstance(meta["task"], dict):
+        problems.append(Problem("error", META_FILE, "task must be an object"))
+    if "screens" in meta and not isinstance(meta["screens"], list):
+        problems.append(Problem("error", META_FILE, "screens must be a list"))
+    if meta.get("outcome") is None:
+        problems.append(Problem("warning", META_FILE, "recording did not end cleanly (no outcome)"))
+    return problems
+
+
+def _check_step(root: Path, step: Step, where: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if step.actor not in ACTORS:
+        problems.append(Problem("error", where, f"actor must be one of {ACTORS}, not {step.actor!r}"))
+    try:
+        canonical = format_action(step.parsed_action())
+        if canonical != step.action:
+            problems.append(Problem("warning", where, f"action {step.action!r} is not canonical ({canonical!r})"))
+    except ActionError as error:
+        problems.append(Problem("error", where, f"bad action: {error}"))
+    if step.screenshot is not None:
+        reason = _check_image(root, step.screenshot)
+        if reason:
+            problems.append(Problem("error", step.screenshot, f"{reason} (step {step.index}, {where})"))
+    marked = step.extra.get("marked_screenshot")
+    if isinstance(marked, str) and marked != step.screenshot:
+        reason = _check_image(root, marked)
+        if reason:
+            problems.append(Problem("error", marked, f"{reason} (marked screenshot of step {step.index})"))
+    return problems
+
+
+def check_trajectory(root: Path | str) -> list[Problem]:
+    """Everything wrong with a trajectory folder: reader problems plus format, step and file checks."""
+    root = Path(root)
+    try:
+        meta, steps, problems = _load(root)
+    except TrajectoryError as error:
+        return [Problem("error", META_FILE, str(error))]
+    problems.extend(_check_meta(meta))
+    expected_index = 0
+    previous_time: float | None = None
+    for number, step in steps:
+        where = f"{STEPS_FILE}:{number}"
+        if step.index != expected_index:
+            problems.append(Problem("error", where, f"step index {step.index}, expected {expected_index} "
+                                                    "(indices must run 0, 1, 2, ...)"))
+        expected_index = step.index + 1
+        if previous_time is not None and step.time < previous_time:
+            problems.append(Problem("error", where, f"time {step.time} is earlier than the step before "
+                                                    f"({previous_time})"))
+        previous_time = step.time
+        problems.extend(_check_step(root, step, where))
+    screenshots = root / SCREENSHOT_DIR
+    if screenshots.is_dir():
+        for path in sorted(screenshots.iterdir()):
+            if _is_temporary(path.name):
+                problems.append(Problem("warning", f"{SCREENSHOT_DIR}/{path.name}",
+                                        "leftover temporary file from an interrupted write"))
+    for path in sorted(root.glob(f".{META_FILE}.*.tmp")):
+        problems.append(Problem("warning", path.name, "leftover temporary file from an interrupted write"))
+    return problems
