@@ -26,12 +26,14 @@ say() { printf '[pcagent install] %s\n' "$*"; }
 # The libxcb/xkb/GL/font libraries: what Qt's xcb platform plugin loads.
 # mousepad, galculator, pcmanfm (+ libatk-adaptor, AT-SPI for GTK2): small real programs whose screens
 # the grounding benchmark captures (about 5 MB installed with their libraries).
+# openbox, zenity: a window manager and GTK dialogs (a password prompt), so that the tests record and act
+# on a desktop like a user's.
 packages=(
   xvfb xdotool xclip x11-utils dbus-x11 at-spi2-core
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
   libdbus-1-3 fonts-dejavu-core python3-venv
-  mousepad galculator pcmanfm libatk-adaptor
+  mousepad galculator pcmanfm libatk-adaptor openbox zenity
 )
 
 missing=()

@@ -1,6 +1,7 @@
 """Shared fixtures: a virtual X display, the sample app running on it, xdotool input, screenshots.
 
-- ``xdisplay`` (session): a started ``VirtualDisplay(1280, 800, accessibility=True)``.
+- ``xdisplay`` (session): a started ``VirtualDisplay(1280, 800, accessibility=True)``, no window manager.
+- ``wm_display`` (session): the same with openbox managing it, as on a user's desktop.
 - ``launch_sample_app`` (function): ``launch_sample_app(*args, display=None, timeout=20) -> SampleApp``;
   every app it started is ended at teardown.
 - ``sample_app`` (function): ``launch_sample_app()`` with the default layout at (0, 0), 1000x700.
@@ -119,6 +120,20 @@ def xdisplay() -> Iterator[VirtualDisplay]:
         skip_or_fail("Xvfb is not installed: apt-get install xvfb")
     try:
         display = VirtualDisplay(1280, 800, accessibility=True).start()
+    except DisplayError as exc:
+        skip_or_fail(str(exc))
+    yield display
+    display.stop()
+
+
+@pytest.fixture(scope="session")
+def wm_display() -> Iterator[VirtualDisplay]:
+    """A 1280x800 Xvfb display with the accessibility buses and openbox: frames, title bars, placement."""
+    for tool in ("Xvfb", "openbox"):
+        if not shutil.which(tool):
+            skip_or_fail(f"{tool} is not installed: run installer/install-debian.sh --test")
+    try:
+        display = VirtualDisplay(1280, 800, accessibility=True, window_manager="openbox").start()
     except DisplayError as exc:
         skip_or_fail(str(exc))
     yield display

@@ -227,6 +227,34 @@ def test_virtual_display_stop_ends_its_processes():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
+def test_window_manager_frames_and_places_windows(wm_display, launch_sample_app):
+    """With openbox the app's window gets a frame with a title bar and still takes real input."""
+    from Xlib import display as xdisplay
+
+    app = launch_sample_app("--x", 100, "--y", 60, display=wm_display)
+    conn = xdisplay.Display(wm_display.display)
+    try:
+        root = conn.screen().root
+        wm_check = root.get_full_property(conn.intern_atom("_NET_SUPPORTING_WM_CHECK"), 0)
+        assert wm_check is not None
+        frames = [child for child in root.query_tree().children
+                  if child.get_full_property(conn.intern_atom("_NET_FRAME_EXTENTS"), 0) is None
+                  and child.query_tree().children]
+        extents = [w.get_full_property(conn.intern_atom("_NET_FRAME_EXTENTS"), 0)
+                   for f in frames for w in f.query_tree().children]
+        assert any(e is not None and e.value[2] > 0 for e in extents), "no client window with a title bar"
+    finally:
+        conn.close()
+    assert app.window[:2] == (100, 60)  # the client where it asked to be, its title bar above it
+    Xdo(wm_display.child_env()).click(*app.center("save"))
+    app.wait_for("button_clicked", name="Save")
+
+
+def test_unknown_window_manager_is_refused():
+    with pytest.raises(ValueError, match="openbox"):
+        VirtualDisplay(window_manager="twm")
+
+
 def test_missing_xvfb_is_a_clear_error(monkeypatch):
     from pcagent.testbed.virtual_display import DisplayError
 

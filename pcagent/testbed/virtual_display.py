@@ -11,6 +11,9 @@
 3. With ``accessibility=True``: a private D-Bus session bus (``dbus-daemon --session``) and the AT-SPI
    bus (``at-spi-bus-launcher --launch-immediately``, which registers ``org.a11y.Bus`` on it). Missing
    pieces do not fail the start: ``accessibility_error`` says what is missing.
+4. With ``window_manager="openbox"`` (or ``"xfwm4"``): that window manager, started after the buses so
+   that it and its children share them, and awaited until it owns the screen (``_NET_SUPPORTING_WM_CHECK``).
+   Every real desktop has one: windows get frames and title bars, and the WM places them.
 
 Every process is started in its own process group and ended by that group in ``stop()``.
 """
@@ -26,6 +29,11 @@ import subprocess
 import tempfile
 import time
 from typing import IO, Mapping
+
+WINDOW_MANAGERS = {  # name -> command line: no session manager, no compositor
+    "openbox": ("openbox", "--sm-disable"),
+    "xfwm4": ("xfwm4", "--compositor=off", "--sm-client-disable"),
+}
 
 AT_SPI_BUS_LAUNCHER_PATHS = (
     "/usr/libexec/at-spi-bus-launcher",
@@ -90,7 +98,10 @@ class VirtualDisplay:
         depth: int = 24,
         accessibility: bool = True,
         dpi: int | None = None,
+        window_manager: str | None = None,
     ) -> None:
+        if window_manager is not None and window_manager not in WINDOW_MANAGERS:
+            raise ValueError(f"unknown window manager {window_manager!r}; one of {', '.join(WINDOW_MANAGERS)}")
         self.screens: list[tuple[int, int]] = list(screens) if screens else [(width, height)]
         self.monitors: list[tuple[int, int, int, int]] = side_by_side_layout(self.screens)
         self.width = sum(w for w, _ in self.screens)
@@ -98,6 +109,7 @@ class VirtualDisplay:
         self.depth = depth
         self.accessibility = accessibility
         self.dpi = dpi
+        self.window_manager = window_manager
         self.display: str = ""
         self.env: dict[str, str] = {}
         self.accessibility_error: str | None = None
@@ -124,6 +136,8 @@ class VirtualDisplay:
                 self._define_monitors()
             if self.accessibility:
                 self._start_accessibility(timeout)
+            if self.window_manager:
+                self._start_window_manager(timeout)
         except BaseException:
             self.stop()
             raise
@@ -228,6 +242,29 @@ class VirtualDisplay:
                     crtcs=outputs[:1] if index == 0 else [],
                 )
             conn.sync()
+        finally:
+            conn.close()
+
+    # ----- window manager ------------------------------------------------------------------------
+
+    def _start_window_manager(self, timeout: float) -> None:
+        command = WINDOW_MANAGERS[self.window_manager]
+        if not shutil.which(command[0]):
+            raise DisplayError(f"{command[0]} is not installed: apt-get install {command[0]}")
+        proc = subprocess.Popen(list(command), env=self.child_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self._procs.append(proc)
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(self.display)
+        try:
+            check = conn.intern_atom("_NET_SUPPORTING_WM_CHECK")
+            root = conn.screen().root
+            deadline = time.monotonic() + timeout
+            while root.get_full_property(check, 0) is None:  # set once the WM manages the screen
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise DisplayError(f"{command[0]} did not take over the display (exit {proc.poll()})")
+                time.sleep(0.02)
         finally:
             conn.close()
 
