@@ -125,15 +125,16 @@ def from_screen(px: float, py: float, convention: str, image_size: Size, model_i
 
 # ---- parsing model answers ------------------------------------------------------------------------
 
+MAX_ANSWER_CHARS = 20_000  # a pointing answer is short; longer text is cut, not parsed in full
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_SEP = r"\s*[,\s]\s*"  # "12,40", "12, 40", "12 40"
+_SEP = r"(?:\s*,\s*|\s+)"  # "12,40", "12, 40", "12 40" (no two quantifiers over the same spaces: linear)
 
 # Tried in this order; each match is blanked out so later (looser) patterns do not count it again.
 _PATTERNS: list[tuple[str, re.Pattern]] = [
     # Molmo: <point x="12.5" y="40" alt="...">  /  <points x1="1" y1="2" x2="3" y2="4" ...>
-    ("molmo", re.compile(r"<points?\s+([^>]*)>", re.I)),
+    ("molmo", re.compile(r"<points?\s([^>]*)>", re.I)),
     # UI-TARS 1.5+/2: <point>235 512</point>, <bbox>x1 y1 x2 y2</bbox>
-    ("tag_point", re.compile(rf"<point>\s*\(?\s*({_NUM}){_SEP}({_NUM})\s*\)?\s*</point>", re.I)),
+    ("tag_point", re.compile(rf"<point>\s*(?:\(\s*)?({_NUM}){_SEP}({_NUM})\s*(?:\)\s*)?</point>", re.I)),
     ("tag_box", re.compile(rf"<bbox>\s*({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})\s*</bbox>", re.I)),
     # Qwen2-VL / OS-Atlas / UI-TARS: <|box_start|>(x1,y1),(x2,y2)<|box_end|> — also with the special
     # tokens stripped by the server: (x1,y1),(x2,y2)
@@ -193,7 +194,7 @@ def parse_points(text: str, convention: str | None = None) -> list[tuple[float, 
         raise CoordinateError(f"unknown output convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
     if not isinstance(text, str) or not text:
         return []
-    remaining = text
+    remaining = text[:MAX_ANSWER_CHARS]
     found: list[tuple[int, tuple[float, float]]] = []
     for kind, pattern in _PATTERNS:
         for match in pattern.finditer(remaining):

@@ -37,6 +37,7 @@ FAULTS = {
     "malformed_json": "HTTP 200 with a truncated JSON body",
     "no_choices": "HTTP 200 with an empty choices list",
     "null_content": "HTTP 200 with a choice whose message content is null",
+    "bad_content_parts": "HTTP 200 with content parts whose text is null or a number",
     "disconnect": "close the connection without answering",
     "hang": "answer nothing for latency_s (default 30 s, cut short by stop()), then close",
 }
@@ -339,5 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "null_content":
             self._send_json(200, {"id": "chatcmpl-null", "object": "chat.completion", "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "length"}]})
+        elif fault == "bad_content_parts":
+            parts = [{"type": "text", "text": None}, {"type": "text", "text": 42}, {"type": "text"}]
+            self._send_json(200, {"id": "chatcmpl-parts", "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": parts}, "finish_reason": "stop"}]})
         # "disconnect" and "hang" (after its latency) answer nothing: the connection just closes
         self.close_connection = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -138,6 +139,15 @@ def test_parse_points_formats(text, convention, expected):
 ])
 def test_parse_points_rejects_garbage_and_impossible_points(text):
     assert parse_points(text, "molmo_percent") == []
+
+
+@pytest.mark.parametrize("text", ["<point>" + " " * 50_000, "<bbox>1" + " " * 50_000, "<points " + " " * 50_000,
+                                  "(1" + " " * 50_000, "<point>1" + " " * 50_000 + "2"])
+def test_parse_points_is_linear_in_whitespace(text):
+    """Nested quantifiers over the same spaces made 8,000 spaces take 2 s; this is 50,000."""
+    started = time.perf_counter()
+    parse_points(text)
+    assert time.perf_counter() - started < 0.5
 
 
 def test_parse_points_range_depends_on_convention():

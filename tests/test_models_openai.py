@@ -213,7 +213,8 @@ def test_html_is_a_response_error_with_the_base_url_hint(serve):
 
 @pytest.mark.parametrize("fault, words", [("malformed_json", "malformed JSON"),
                                           ("no_choices", "without choices"),
-                                          ("null_content", "no text content")])
+                                          ("null_content", "no text content"),
+                                          ("bad_content_parts", "no text content")])
 def test_answers_that_are_not_chat_completions(serve, fault, words):
     server = serve([{"fault": fault}])
     with pytest.raises(ModelResponseError, match=words):

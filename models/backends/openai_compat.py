@@ -270,8 +270,9 @@ class OpenAICompatibleModel:
         choice = choices[0]
         message = choice.get("message")
         content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):  # some servers answer with content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if isinstance(content, list):  # some servers answer with content parts; only string texts count
+            texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+            content = "".join(texts) if texts else None
         if not isinstance(content, str):
             raise self._response_error(
                 f"answered with no text content (finish_reason {choice.get('finish_reason')!r})", raw)
