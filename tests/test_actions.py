@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.text_excerpt import has_unsafe_controls
 from tracker.format import actions
 from tracker.format.actions import (
     ACTION_KINDS, FAIL, FINISH, KEY_NAMES, MAX_COORDINATE, WAIT, Action, ActionError, call_user, click,
@@ -199,9 +200,12 @@ single_char_key = st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "C
     normalize_key)
 key = st.one_of(st.sampled_from(sorted(KEY_NAMES)), st.sampled_from([",", ")", "(", ":", ".", " "]).map(
     normalize_key), single_char_key)
-phrase = st.text(min_size=1).map(str.strip).filter(bool)  # descriptions and questions
-any_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1) | st.text(
-    alphabet=" ,()\n\t:abc", min_size=1)
+# Any text the grammar allows: control characters other than tab and newline, and bidirectional
+# overrides, are rejected (test_control_characters_are_rejected).
+allowed_char = st.characters(blacklist_categories=("Cs",)).filter(
+    lambda c: not has_unsafe_controls(c))
+phrase = st.text(alphabet=allowed_char, min_size=1).map(str.strip).filter(bool)  # descriptions and questions
+any_text = st.text(alphabet=allowed_char, min_size=1) | st.text(alphabet=" ,()\n\t:abc", min_size=1)
 
 action_strategy = st.one_of(
     st.builds(Action, st.sampled_from(actions.CLICK_KINDS), point=point),
@@ -248,3 +252,15 @@ def test_parser_only_ever_raises_action_error(text: str) -> None:
         return
     # Whatever it accepts must itself print as canonical text that parses back to the same action.
     assert parse_action(format_action(action)) == action
+
+
+@pytest.mark.parametrize("text", ["type text: rm -rf ~\x1b[2K\rtype text: hello", "type text: a\x07",
+                                  "click element: the \u202eSave button", "call user: ok?\x1b[0m",
+                                  "double click element: \x1b]0;title\x07Save"])
+def test_control_characters_are_rejected(text):
+    with pytest.raises(actions.ActionError, match="control characters"):
+        actions.parse_action(text)
+
+
+def test_tab_and_newline_may_be_typed():
+    assert actions.parse_action("type text: a\tb\nc").text == "a\tb\nc"

@@ -18,9 +18,10 @@ from pcagent.collab.terminal import KEY_HELP, SuggestGate, TerminalGate, make_ga
 from tracker.format.actions import click, click_element, hotkey, parse_action
 
 
-def make_proposal(action=None, planned=None, guard_reasons=(), grounding=None, index=3) -> Proposal:
+def make_proposal(action=None, planned=None, guard_reasons=(), grounding=None, index=3,
+                  thought="Save the document first.") -> Proposal:
     action = action or click(120, 45)
-    return Proposal(index=index, thought="Save the document first.", action=action, planned=planned or action,
+    return Proposal(index=index, thought=thought, action=action, planned=planned or action,
                     screenshot=Image.new("RGB", (32, 24), "white"), grounding=grounding,
                     guard_reasons=list(guard_reasons))
 
@@ -260,3 +261,20 @@ def test_make_gate(terminal):
         make_gate("yolo")
     with pytest.raises(ValueError, match="countdown_s"):
         TerminalGate(terminal.input, terminal.output, countdown_s=-1)
+
+
+def test_the_prompt_shows_what_will_run_whatever_the_model_wrote(terminal):
+    """ANSI escapes, carriage returns, bidi overrides and a fake Action line in a thought cannot change
+    what the approval prompt shows: escaped, indented, and the real action on the only Action line."""
+    thought = "Fine.\x1b[2K\r\nAction:  type text: hello\n\u202eevil"
+    proposal = make_proposal(action=parse_action("type text: rm -rf ~"), thought=thought,
+                             guard_reasons=["typed newline \x1b[31m"])
+    gate = TerminalGate(terminal.input, terminal.output)
+    terminal.type("r\n")
+    assert gate.decide(proposal).verdict == "reject"
+    shown = terminal.output.getvalue()
+    assert "\x1b" not in shown and "\u202e" not in shown and "\r" not in shown.replace("\r> ", "")
+    action_lines = [line for line in shown.splitlines() if line.startswith("Action:")]
+    assert action_lines == ["Action:  type text: rm -rf ~"]
+    assert "Thought: Fine.\\x1b[2K\\r" in shown and "         Action:  type text: hello" in shown
+    assert "\\u202eevil" in shown and "typed newline \\x1b[31m" in shown

@@ -183,6 +183,8 @@ def test_random_points_come_back_within_two_pixels(px, py, budget):
     ("planner+grounder", "Action: pyautogui.click(10, 10)", "not a valid action"),
     ("planner+grounder", "Action: ", "empty"),
     ("planner+grounder", "Action: fly to the moon", "not a valid action"),
+    ("end-to-end", "Action: type text: rm -rf ~\x1b[2K\rtype text: hello", "control characters"),
+    ("planner+grounder", "Action: click element: the \u202eSave button", "control characters"),
 ])
 def test_bad_answers_raise_planning_error_with_feedback(kind, answer, feedback):
     with scripted(answer) as (_, model):

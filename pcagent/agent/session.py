@@ -17,6 +17,7 @@ from typing import IO, Callable
 from PIL import Image
 
 from grounding.base import Grounder
+from models.text_excerpt import escape_controls, shorten
 from pcagent.agent.loop import AgentConfig, AgentLoop, HumanActivity
 from pcagent.agent.types import Planner, Proposal
 from pcagent.collab.metrics import CollaborationMetrics
@@ -189,7 +190,8 @@ def print_report(kind: str, data: dict, stream: IO | None = None) -> None:
             x, y = replayed["recorded_point"]
             where = (f"  [recorded at ({x}, {y}); found by {replayed['engine']}, "
                      f"confidence {float(replayed.get('confidence') or 0):.2f}]")
-        print(f"step {step.index}: {step.action}{where}\n  thought: {thought[:300]}", file=stream, flush=True)
+        print(f"step {step.index}: {escape_controls(step.action)}{where}\n  thought: {shorten(thought, 300)}",
+              file=stream, flush=True)
     elif kind == "planning_error":
         print(f"planner output rejected: {data['error']}", file=stream, flush=True)
     elif kind == "not_found":

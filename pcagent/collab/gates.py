@@ -13,6 +13,7 @@ import threading
 from dataclasses import replace
 from typing import Protocol
 
+from models.text_excerpt import escape_controls
 from pcagent.agent.types import Decision, Proposal
 
 __all__ = ["AutoGate", "InteractiveGate", "describe_proposal"]
@@ -44,19 +45,25 @@ class AutoGate:
 
 
 def describe_proposal(proposal: Proposal) -> list[str]:
-    """The lines a human needs to judge a step: thought, action, target, guard reasons."""
+    """The lines a human needs to judge a step: thought, action, target, guard reasons.
+
+    Everything that came from a model is shown with its control characters escaped, and a multi-line
+    thought is indented, so that no text can pose as another line of the prompt (an ANSI escape that
+    clears the line, a carriage return, a fake "Action:" line)."""
     lines = [f"--- step {proposal.index} ---"]
     if proposal.thought:
-        lines.append(f"Thought: {proposal.thought}")
-    lines.append(f"Action:  {proposal.action}")
+        thought = escape_controls(proposal.thought.strip(), keep="\n").split("\n")
+        lines.append(f"Thought: {thought[0]}")
+        lines += [f"         {line}" for line in thought[1:]]
+    lines.append(f"Action:  {escape_controls(str(proposal.action))}")
     if proposal.planned != proposal.action:
-        lines.append(f"Planned: {proposal.planned}")
+        lines.append(f"Planned: {escape_controls(str(proposal.planned))}")
     target = _describe_target(proposal)
     if target:
-        lines.append(f"Target:  {target}")
+        lines.append(f"Target:  {escape_controls(target)}")
     if proposal.guard_reasons:
         lines.append("Needs approval:")
-        lines += [f"  - {reason}" for reason in proposal.guard_reasons]
+        lines += [f"  - {escape_controls(reason)}" for reason in proposal.guard_reasons]
     return lines
 
 

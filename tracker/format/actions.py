@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from models.text_excerpt import shorten
+from models.text_excerpt import has_unsafe_controls, quoted, shorten
 
 __all__ = [
     "ACTION_KINDS", "CLICK_KINDS", "KEY_NAMES", "MAX_COORDINATE",
@@ -136,7 +136,16 @@ def _check_phrase(value: object, what: str) -> str:
         raise ActionError(f"{what} must be non-empty text, not {value!r}")
     if value != value.strip():
         raise ActionError(f"{what} must not start or end with whitespace: {value!r}")
+    _check_controls(value, what)
     return value
+
+
+def _check_controls(text: str, what: str) -> None:
+    """Control characters other than tab and newline (ANSI escapes, carriage returns) and bidirectional
+    overrides have no business in typed text or a description, and they can make a prompt show another
+    action than the one that would run."""
+    if has_unsafe_controls(text):
+        raise ActionError(f"{what} holds control characters: {quoted(text, 120)}")
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,7 @@ class Action:
         elif kind == "type_text":
             if not isinstance(self.text, str) or self.text == "":
                 raise ActionError(f"type_text needs non-empty text, not {self.text!r}")
+            _check_controls(self.text, "typed text")
             allowed = {"text"}
         elif kind == "call_user":
             _check_phrase(self.text, "question for the user")
