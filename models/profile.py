@@ -1,13 +1,38 @@
 """A model profile: everything needed to reach one model, minus the secret itself.
 
 Profiles are loaded from TOML (`models.profiles`); the API key is never a field — only
-where to find it (an environment variable or the OS keyring), so a profile can be printed,
-logged or stored in a trajectory without leaking it.
+where to find it (an environment variable or the OS keyring). Other fields can still carry a
+secret (a key in a URL's query, a token header, a body field), so `to_dict` and `safe_url` mask
+them before a profile is printed, logged or stored in a trajectory.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` with its user, password and every query value masked (a key may ride in ``?key=``)."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not parseable as a URL: show nothing of it
+        return MASK
+    netloc = (f"{MASK}@" if parts.username or parts.password else "") + host + port
+    query = "&".join(f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else MASK
+                     for pair in parts.query.split("&") if pair)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _safe_value(value: object) -> object:
+    """Numbers and flags (top_k, seed) stay; text and structures may hold a secret."""
+    return value if value is None or isinstance(value, (bool, int, float)) else MASK
 
 BACKENDS = ("openai", "transformers", "onnx")
 # How a grounding model writes a point (see grounding.coordinates):
@@ -41,9 +66,11 @@ class ModelProfile:
     extra_body: dict = field(default_factory=dict)  # sent as-is to the server (e.g. top_k)
 
     def to_dict(self) -> dict:
-        """JSON-ready; safe to store (holds no secret)."""
+        """JSON-ready and safe to store: the URL's credentials and query values, every header value and
+        every non-numeric body value are masked."""
         data = asdict(self)
         data["providers"] = list(self.providers)
-        data["extra_headers"] = {k: ("***" if "auth" in k.lower() or "key" in k.lower() else v)
-                                 for k, v in self.extra_headers.items()}
+        data["base_url"] = safe_url(self.base_url)
+        data["extra_headers"] = {key: MASK for key in self.extra_headers}
+        data["extra_body"] = {key: _safe_value(value) for key, value in self.extra_body.items()}
         return data

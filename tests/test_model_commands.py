@@ -70,14 +70,16 @@ def test_list_shows_profiles_and_key_sources_but_never_keys(tmp_path, capsys, mo
         '[profiles.hosted]\nmodel = "gpt-4o"\nbase_url = "https://api.example.com/v1"\n'
         'api_key_env = "TEST_CLI_KEY"\n'
         '[profiles.local]\nbase_url = "http://127.0.0.1:8000/v1"\n'
-        '[profiles.vault]\nbase_url = "https://v.example.com/v1"\napi_key_keyring = "vault:me"\n')
+        '[profiles.vault]\nbase_url = "https://v.example.com/v1"\napi_key_keyring = "vault:me"\n'
+        '[profiles.inurl]\nbase_url = "https://g.example.com/v1?key=URLSECRET"\n')
     monkeypatch.setenv("TEST_CLI_KEY", KEY)
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "  hosted: openai gpt-4o https://api.example.com/v1 [key $TEST_CLI_KEY (set)]" in out
     assert "  local: openai (server default model) http://127.0.0.1:8000/v1 [no key]" in out
     assert "  vault: openai (server default model) https://v.example.com/v1 [key from keyring 'vault']" in out
-    assert KEY not in out
+    assert "  inurl: openai (server default model) https://g.example.com/v1?key=*** [no key]" in out
+    assert KEY not in out and "URLSECRET" not in out
 
 
 def test_list_reports_a_bad_file(tmp_path, capsys):

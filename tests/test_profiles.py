@@ -253,3 +253,23 @@ def test_keyring_is_asked_when_the_variable_is_unset(monkeypatch):
     assert resolve_api_key(with_user) == "sk-from-keyring"
     assert resolve_api_key(ModelProfile(name="p", api_key_keyring="openai")) == "sk-any-user"
     assert asked == [("openai", "me"), ("openai", None)]
+
+
+def test_to_dict_and_safe_url_hold_no_secret():
+    """meta.json stores profile.to_dict(): a key in the URL, token headers and body strings are masked."""
+    import json
+
+    from models.profile import safe_url
+
+    profile = ModelProfile(name="p", base_url="https://me:hunter2@api.example.com:8443/v1?key=SEKRIT&region=eu",
+                           extra_headers={"X-Api-Token": "TOKEN1", "Cookie": "session=COOKIE1", "Authorization": "B"},
+                           extra_body={"api_key": "BODYKEY", "top_k": 20, "nested": {"secret": "NESTED"}})
+    stored = json.dumps(profile.to_dict())
+    for secret in ("hunter2", "SEKRIT", "TOKEN1", "COOKIE1", "BODYKEY", "NESTED", "me:"):
+        assert secret not in stored
+    data = profile.to_dict()
+    assert data["base_url"] == "https://***@api.example.com:8443/v1?key=***&region=***"
+    assert data["extra_headers"] == {"X-Api-Token": "***", "Cookie": "***", "Authorization": "***"}
+    assert data["extra_body"] == {"api_key": "***", "top_k": 20, "nested": "***"}
+    assert safe_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert safe_url("http://[::1") == "***"

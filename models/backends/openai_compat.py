@@ -15,7 +15,6 @@ import logging
 import random
 import time
 from typing import Any, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -23,7 +22,7 @@ from models.base import Message, ModelResponse, Usage
 from models.errors import (ModelAuthError, ModelConfigError, ModelConnectionError, ModelError,
                            ModelHTTPError, ModelResponseError, ModelTimeout)
 from models.images import fit_to_pixels, to_data_url
-from models.profile import ModelProfile
+from models.profile import ModelProfile, safe_url
 from models.profiles import resolve_api_key
 from models.text_excerpt import shorten
 
@@ -33,15 +32,6 @@ MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After fails at once rather than stall
 MAX_BACKOFF_S = 8.0
 BODY_EXCERPT_CHARS = 300
 BASE_URL_HINT = "is base_url right? it usually ends in /v1"
-
-
-def _public_url(url: str) -> str:
-    """The URL without query or credentials, fit for messages (some APIs take ?key=...)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
@@ -73,7 +63,7 @@ class OpenAICompatibleModel:
             raise ModelConfigError(f"profile {profile.name!r}: backend 'openai' needs base_url "
                                    f"(e.g. http://127.0.0.1:8000/v1)")
         if not profile.base_url.startswith(("http://", "https://")):
-            raise ModelConfigError(f"profile {profile.name!r}: base_url {_public_url(profile.base_url)!r} "
+            raise ModelConfigError(f"profile {profile.name!r}: base_url {safe_url(profile.base_url)!r} "
                                    f"must start with http:// or https://")
         self.name = profile.name
         self.profile = profile
@@ -86,7 +76,7 @@ class OpenAICompatibleModel:
 
     def __repr__(self) -> str:
         return (f"OpenAICompatibleModel(name={self.name!r}, model={self.profile.model!r}, "
-                f"base_url={_public_url(self._base_url)!r})")
+                f"base_url={safe_url(self._base_url)!r})")
 
     # --- the VisionLanguageModel protocol ---
 
@@ -163,7 +153,7 @@ class OpenAICompatibleModel:
     # --- sending, retrying, mapping errors ---
 
     def _where(self) -> str:
-        return f"profile {self.name!r}: the server at {_public_url(self._base_url)}"
+        return f"profile {self.name!r}: the server at {safe_url(self._base_url)}"
 
     def _excerpt(self, text: str) -> str:
         """A short, key-free excerpt of a response body (the `error.message` of a JSON error)."""
@@ -194,7 +184,7 @@ class OpenAICompatibleModel:
                 response = self._client.request(method, url, json=body, headers=self._headers(),
                                                 timeout=self._timeout)
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-                raise ModelConfigError(f"profile {self.name!r}: base_url {_public_url(self._base_url)!r} "
+                raise ModelConfigError(f"profile {self.name!r}: base_url {safe_url(self._base_url)!r} "
                                        f"is not a usable URL: {exc}") from exc
             except httpx.TimeoutException as exc:
                 failure: ModelError = self._timeout_error(exc, attempt + 1)

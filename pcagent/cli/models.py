@@ -31,6 +31,7 @@ def _key_source(profile) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     from models.errors import ModelError
+    from models.profile import safe_url
     from models.profiles import default_config_path, load_profiles
 
     path = Path(args.config).expanduser() if args.config else default_config_path()
@@ -46,7 +47,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for name in sorted(profiles):
         p = profiles[name]
-        target = p.base_url if p.backend == "openai" else (p.device or ",".join(p.providers))
+        target = safe_url(p.base_url) if p.backend == "openai" else (p.device or ",".join(p.providers))
         described = " ".join(part for part in (p.backend, p.model or "(server default model)", target) if part)
         print(f"  {name}: {described} [{_key_source(p)}]")
     return 0
