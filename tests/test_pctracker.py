@@ -151,6 +151,41 @@ def test_a_damaged_screenshot_is_not_copied(tmp_path: Path) -> None:
     assert [p for p in check_trajectory(dest) if p.severity == "error"] == []
 
 
+def test_paths_outside_the_recording_are_refused(tmp_path: Path) -> None:
+    """A screenshot path of ../id_rsa, an absolute path or a link out of the folder copies nothing."""
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    outside_png = tmp_path / "outside.png"
+    save_png(outside_png, "blue")
+    rec = tmp_path / "rec"
+    lines = [line(1, "click (1, 2)", screenshot="../id_rsa"), line(2, "click (3, 4)", screenshot=str(outside_png)),
+             line(3, "click (5, 6)", screenshot="screenshot/link.png"), line(4, "finish")]
+    jsonl = make_recording(rec, lines[:2] + lines[3:])
+    (rec / "screenshot").mkdir(exist_ok=True)
+    (rec / "screenshot" / "link.png").symlink_to(outside_png)
+    jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert len(warnings) == 3 and all("outside the recording's folder" in w for w in warnings)
+    assert [s.screenshot for s in read_trajectory(dest).steps[:3]] == [None, None, None]
+    copied = [p.read_bytes() for p in dest.rglob("*") if p.is_file()]
+    assert not any(b"PRIVATE KEY" in data for data in copied)
+    assert [p for p in check_trajectory(dest) if p.severity == "error"] == []
+
+
+def test_files_that_are_not_images_are_not_copied(tmp_path: Path) -> None:
+    """The first step's file is text named .png, another is a GIF: both dropped with a warning, no crash."""
+    lines = [line(1, "click (1, 2)"), line(2, "click (3, 4)", screenshot="screenshot/anim.gif"), line(3, "finish")]
+    jsonl = make_recording(tmp_path / "rec", [lines[0], lines[2]])
+    (tmp_path / "rec" / lines[0]["screenshot"]).write_text("hello, not an image")
+    Image.new("RGB", (4, 4)).save(tmp_path / "rec" / "screenshot" / "anim.gif", "GIF")
+    jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert len(warnings) == 2 and all("unusable" in w for w in warnings) and "GIF" in warnings[1]
+    trajectory = read_trajectory(dest)
+    assert [s.screenshot for s in trajectory.steps] == [None, None, trajectory.steps[2].screenshot]
+    assert not list((dest / "screenshots").glob("*.gif"))
+
+
 @pytest.mark.parametrize("bad, message", [
     ({"action": "click (a, b)"}, "click (a, b)"),
     ({"action": None}, "missing action"),

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from tracker.format.actions import ActionError, format_action, parse_action
 from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
 from tracker.format.trajectory_check import png_problem
@@ -27,6 +29,7 @@ __all__ = ["PCTrackerImportError", "import_pctracker", "read_task_markdown"]
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H:%M:%S"
 # Keys of a PC Tracker line that become fields of our step; every other key is kept in step.extra.
+_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what a screenshot may be; anything else is not copied
 _CONSUMED_KEYS = {"timestamp", "action", "screenshot", "marked_screenshot", "element", "rect", "thought"}
 
 
@@ -112,14 +115,29 @@ def _read_lines(jsonl: Path) -> list[_SourceStep]:
     return steps
 
 
-def _resolve(base: Path, relative: object) -> Path | None:
-    """The file a PC Tracker screenshot path points to, tolerating Windows separators and absolute paths."""
+def _resolve(base: Path, relative: object, where: str, warnings: list[str]) -> Path | None:
+    """The file a PC Tracker screenshot path points to, inside the recording's folder only.
+
+    Windows separators are tolerated, and an absolute path (PC Tracker on another machine) is looked
+    up by its file name in screenshot/. A path that leads outside the folder (``../id_rsa``, ``/etc/...``,
+    a symbolic link out) is refused with a warning: an import never copies other files of this machine.
+    """
     if not isinstance(relative, str) or not relative.strip():
         return None
     cleaned = relative.strip().replace("\\", "/")
+    root = base.resolve()
+    refused = False
     for candidate in (base / cleaned, base / "screenshot" / cleaned.rsplit("/", 1)[-1]):
-        if candidate.is_file():
-            return candidate
+        try:
+            real = candidate.resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            continue
+        if not real.is_relative_to(root):
+            refused = True
+        elif real.is_file():
+            return real
+    if refused:
+        warnings.append(f"{where}: {relative!r} points outside the recording's folder; refused")
     return None
 
 
@@ -143,22 +161,41 @@ def _element(data: dict, where: str, warnings: list[str]) -> dict | None:
 def _screen_of(image: Path | None) -> list[dict]:
     if image is None:
         return []
-    from PIL import Image  # only needed here, and Pillow is a dependency anyway
-
-    with Image.open(image) as opened:
+    with Image.open(image) as opened:  # already decoded once by _usable_image
         width, height = opened.size
     return [{"index": 0, "left": 0, "top": 0, "width": width, "height": height, "scale": None, "primary": True}]
 
 
 def _usable_image(path: Path | None, where: str, what: str, warnings: list[str]) -> Path | None:
-    """path if it is a usable image; otherwise None and a warning."""
+    """path if it decodes as a PNG, JPEG or WebP image; otherwise None and a warning."""
     if path is None:
         warnings.append(f"{where}: {what} not found; step kept without it")
         return None
     if path.suffix.lower() == ".png" and (problem := png_problem(path)):
         warnings.append(f"{where}: {what} {path.name} unusable ({problem}); step kept without it")
         return None
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode it all: a damaged body fails here, not in a later reader
+            kind = image.format
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        warnings.append(f"{where}: {what} {path.name} unusable (not a readable image: {error}); "
+                        "step kept without it")
+        return None
+    if kind not in _IMAGE_FORMATS:
+        warnings.append(f"{where}: {what} {path.name} unusable ({kind} is not a screenshot format); "
+                        "step kept without it")
+        return None
     return path
+
+
+def _screenshot_of(base: Path, relative: object, where: str, what: str, warnings: list[str]) -> Path | None:
+    """The usable image a screenshot path names, or None with one warning saying why."""
+    before = len(warnings)
+    found = _resolve(base, relative, where, warnings)
+    if found is None and len(warnings) > before:  # refused: already said
+        return None
+    return _usable_image(found, where, what, warnings)
 
 
 def import_pctracker(src: Path | str, dest: Path | str) -> tuple[Path, list[str]]:
@@ -184,8 +221,8 @@ def import_pctracker(src: Path | str, dest: Path | str) -> tuple[Path, list[str]
         task = {"mode": "none", "description": None, "difficulty": None}
         warnings.append(f"{markdown.name} not found: the task is unknown")
 
-    shots = [_usable_image(_resolve(base, s.data.get("screenshot")), f"{jsonl.name}:{s.line}", "screenshot",
-                           warnings) for s in source_steps]
+    shots = [_screenshot_of(base, s.data.get("screenshot"), f"{jsonl.name}:{s.line}", "screenshot", warnings)
+             for s in source_steps]
     meta = new_meta(task=task, screens=_screen_of(next((p for p in shots if p), None)),
                     recorder={"name": "PC Tracker"},
                     source={"format": "pctracker", "path": str(jsonl), "started": source_steps[0].data["timestamp"]})
@@ -215,10 +252,10 @@ def _convert(writer: TrajectoryWriter, index: int, source: _SourceStep, shot: Pa
     extra["source_timestamp"] = data.get("timestamp")
     marked_name = data.get("marked_screenshot")
     if isinstance(marked_name, str) and marked_name.strip():
-        marked = _resolve(base, marked_name)
-        if shot is not None and marked is not None and marked.resolve() == shot.resolve():
+        marked = _resolve(base, marked_name, where, warnings)
+        if shot is not None and marked is not None and marked == shot:
             extra["marked_screenshot"] = screenshot  # PC Tracker points unmarked steps at the raw screenshot
-        elif (marked := _usable_image(marked, where, "marked screenshot", warnings)) is not None:
+        elif (marked := _screenshot_of(base, marked_name, where, "marked screenshot", warnings)) is not None:
             ext = "marked." + (marked.suffix.lower().lstrip(".") or "png")
             extra["marked_screenshot"] = writer.save_screenshot(index, marked.read_bytes(), ext)
     thought = data.get("thought")
