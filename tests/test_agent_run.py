@@ -240,3 +240,62 @@ def test_without_a_planner_run_says_how_to_point_it_at_a_model(tmp_path):
     assert result.returncode == 2
     assert "base_url" in result.stderr and "OpenAI-compatible" in result.stderr
     assert "--planner" in result.stderr
+
+
+def _unreachable_models_file(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    models = tmp_path / "down.toml"
+    models.write_text(f'[profiles.planner]\nbackend = "openai"\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+                      'model = "m"\nmax_retries = 1\n')
+    return models
+
+
+def test_a_model_that_is_down_pauses_the_agent_records_the_error_and_exits_3(xdisplay, tmp_path):
+    """Connection refused: no traceback, the error in meta.json, the user asked; stopping exits 3."""
+    out = tmp_path / "run"
+    proc = PtyProcess([sys.executable, "-m", "pcagent", "run", "the task", "--planner", "planner",
+                       "--models-file", str(_unreachable_models_file(tmp_path)), "--out", str(out),
+                       "--mode", "auto"], env=xdisplay.child_env())
+    try:
+        first = proc.read_until("Hand control back to try again")
+        proc.write("\n")  # retry: the model is still down
+        proc.read_until("Hand control back to try again", start=first)
+        proc.write("s\n")
+        assert proc.wait(60) == 3, proc.text
+    finally:
+        proc.close()
+    assert "Traceback" not in proc.text
+    assert sum("error (model):" in line for line in proc.text.splitlines()) == 2
+    meta = read_trajectory(out).meta
+    assert meta["outcome"] == "error"
+    assert [e["kind"] for e in meta["errors"]] == ["model", "model"] and "cannot be reached" in meta["errors"][0]["error"]
+
+
+def test_exit_codes_for_no_display_and_a_bad_command(tmp_path):
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "pcagent", "run", "x", "--planner", "planner",
+                             "--models-file", str(_unreachable_models_file(tmp_path)), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 4 and "no display" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "pcagent", "no-such-command"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+
+
+def test_an_action_the_executor_cannot_perform_pauses_and_is_recorded(sample_app, agent):
+    """Xvfb's keyboard has no F24: the executor refuses, the agent asks, a retry goes on with the task."""
+    script = [said("Press F24.", "press key: f24"), said("Then it is done.", "finish")]
+    proc, server, out = agent(script, "--mode", "auto")
+    proc.read_until("The action could not be performed (error above)")
+    proc.write("\n")
+    assert proc.wait(60) == 0, proc.text
+    meta = read_trajectory(out).meta
+    assert meta["outcome"] == "finish" and "Traceback" not in proc.text
+    assert [(e["kind"], "no key for 'f24'" in e["error"]) for e in meta["errors"]] == [("executor", True)]

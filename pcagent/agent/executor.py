@@ -37,6 +37,11 @@ _X11_MEDIA_KEYSYMS = {
 PASTE_TIMEOUT_S = 2.0  # how long an application may take to fetch a paste before the clipboard is restored
 
 
+def _named(action: Action) -> str:
+    """An action for an error message, without the text it types (it may be a password)."""
+    return f"type text ({len(action.text or '')} characters)" if action.kind == "type_text" else str(action)
+
+
 class ExecutionError(RuntimeError):
     """An action that could not be (fully) performed; nothing is injected when it is refused up front."""
 
@@ -93,11 +98,12 @@ class PyAutoGuiExecutor:
             with injecting:
                 self._inject(action, keys, gui)
         except gui.FailSafeException as exc:
-            raise ExecutionError(f"fail-safe triggered (pointer in a screen corner) during {action}") from exc
+            raise ExecutionError(f"fail-safe triggered (pointer in a screen corner) during {_named(action)}") from exc
         except ExecutionError:
             raise
         except Exception as exc:  # pyautogui and Xlib errors (e.g. the display went away)
-            raise ExecutionError(f"{action} failed: {exc!r}") from exc
+            why = type(exc).__name__ if action.kind == "type_text" else repr(exc)  # the text may show in it
+            raise ExecutionError(f"{_named(action)} failed: {why}") from exc
 
     def _inject(self, action: Action, keys: list[str], gui: Any) -> None:
         kind = action.kind
@@ -152,7 +158,7 @@ class PyAutoGuiExecutor:
     def _paste(self, text: str, gui: Any) -> None:
         """Paste `text` with ctrl+v through the clipboard (see XClipboard.paste)."""
         if not shutil.which("xclip"):
-            raise ExecutionError(f"typing {text!r} needs the clipboard: install xclip (apt-get install xclip)")
+            raise ExecutionError("typing this text needs the clipboard: install xclip (apt-get install xclip)")
         XClipboard(self._env()).paste(text.encode("utf-8"), lambda: gui.hotkey("ctrl", "v"),
                                       self.paste_timeout_s)
 

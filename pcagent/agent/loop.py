@@ -11,7 +11,10 @@ told what the person did.
 Recovery, as in PC Agent: a target not found is reported to the planner (up to
 `max_replans` times in a row), output that does not parse gets feedback and a retry
 (up to `max_parse_retries`), and the same action on an unchanged screen
-`max_repeats` times — in every case the agent then asks the user.
+`max_repeats` times — in every case the agent then asks the user. A model that cannot be
+reached, times out or answers garbage (models.errors), and an action the executor cannot
+perform, pause the agent at once: the error is recorded in meta.json's "errors" and the user
+chooses to retry (hand control back) or stop; stopping there ends the run with outcome "error".
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Callable, Protocol
 from PIL import Image
 
 from grounding.base import Grounder, GroundingHints, GroundingResult
+from models.errors import ModelError
+from pcagent.agent.executor import ExecutionError
 from pcagent.agent.types import (Decision, Executor, HistoryItem, PlanContext, Planner, PlannerOutput,
                                  PlanningError, Proposal)
 from pcagent.collab.metrics import CollaborationMetrics
@@ -126,6 +131,8 @@ class AgentLoop:
         self.outcome: str | None = None
         self._parse_failures = self._replans = self._repeats = 0
         self._last_executed: tuple[str, str] | None = None  # (action, screen hash before it)
+        self.errors: list[dict] = []  # model and executor faults, as meta.json records them
+        self._unresolved_fault = False  # the user stopped while a fault was being shown
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcagent-png")
 
     # --- the loop ---------------------------------------------------------------------------
@@ -143,7 +150,7 @@ class AgentLoop:
         agent_steps = 0
         while self.outcome is None:
             if self.activity.stop.is_set():
-                self.outcome = "stopped"
+                self.outcome = "error" if self._unresolved_fault else "stopped"
             elif agent_steps >= self.config.max_steps:
                 self.outcome = "step_limit"
             elif self.activity.interrupt.is_set():
@@ -165,6 +172,9 @@ class AgentLoop:
         started = time.monotonic()
         try:
             output = self.planner.plan(context)
+        except ModelError as exc:
+            self._fault("model", exc)
+            return False
         except PlanningError as exc:
             self._parse_failures += 1
             self.report("planning_error", {"error": str(exc), "raw": exc.raw})
@@ -188,7 +198,11 @@ class AgentLoop:
             return True
         grounding, action, ground_s = None, planned, 0.0
         if planned.is_element_click:
-            grounding, ground_s = self._ground(shot, origin, planned)
+            try:
+                grounding, ground_s = self._ground(shot, origin, planned)
+            except ModelError as exc:  # a grounding model that is down or answers garbage
+                self._fault("model", exc)
+                return False
             if not grounding.found:
                 self._replans += 1
                 self.feedback = [f'The element "{planned.element}" was not found on the screen '
@@ -246,7 +260,11 @@ class AgentLoop:
                 self.outcome = action.kind
                 return True
             started = time.monotonic()
-            self.executor.execute(action)
+            try:
+                self.executor.execute(action)
+            except ExecutionError as exc:
+                self._fault("executor", exc)
+                return False
             timing["execute_s"] = round(time.monotonic() - started, 3)
             self._record(output, action, png, grounding, decision, timing, planned=planned)
             self._last_executed = (format_action(action), screen)
@@ -321,6 +339,18 @@ class AgentLoop:
         elif answer:
             self.feedback.append(f"The user says: {answer}")
         self._collect_human_steps()
+
+    def _fault(self, kind: str, error: Exception) -> None:
+        """A model or executor failure: record it, tell the user, and let them retry or stop."""
+        entry = {"step": self.writer.next_index, "time": round(time.time(), 3), "kind": kind, "error": str(error)}
+        self.errors.append(entry)
+        self.writer.update_meta(errors=list(self.errors))
+        self.report("fault", entry)
+        what = "The model failed" if kind == "model" else "The action could not be performed"
+        self._unresolved_fault = True
+        self._hand_over(f"{what} (error above). Hand control back to try again.")
+        if not self.activity.stop.is_set():
+            self._unresolved_fault = False
 
     def _ask_user(self, message: str) -> None:
         self._hand_over(f"{message} Act yourself if needed, then press Enter (or type an answer) to continue.")

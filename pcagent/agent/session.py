@@ -24,7 +24,7 @@ from pcagent.collab.metrics import CollaborationMetrics
 from pcagent.collab.terminal import make_gate
 from pcagent.agent.executor import PyAutoGuiExecutor
 from pcagent.collab.guards import ActionGuard
-from tracker.recording.capture import CaptureUnavailable, describe_screens, grab_frame
+from tracker.recording.capture import CaptureUnavailable, NoDisplay, describe_screens, grab_frame
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.merge import MergeConfig
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
@@ -107,9 +107,11 @@ def _terminal_window_ids() -> set[int]:
 def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | None,
                 options: SessionOptions, agent_settings: dict,
                 report: Callable[[str, dict], None] | None = None) -> tuple[str, Path]:
-    """Run the agent until it ends; return (outcome, trajectory folder)."""
+    """Run the agent until it ends; return (outcome, trajectory folder). The outcome is "error" when the
+    user stopped the run at a model or executor failure; meta.json's "errors" says which."""
     if not os.environ.get("DISPLAY"):
-        raise SessionError("no display: DISPLAY is not set (run inside an X session, or use `pcagent demo`)")
+        raise SessionError("no display: DISPLAY is not set (run inside an X session, or use `pcagent demo`)") \
+            from NoDisplay("DISPLAY is not set")
     try:
         screens = describe_screens()
     except CaptureUnavailable as exc:
@@ -192,11 +194,11 @@ def print_report(kind: str, data: dict, stream: IO | None = None) -> None:
                      f"confidence {float(replayed.get('confidence') or 0):.2f}]")
         print(f"step {step.index}: {escape_controls(step.action)}{where}\n  thought: {shorten(thought, 300)}",
               file=stream, flush=True)
+    elif kind == "fault":
+        print(f"error ({data['kind']}): {data['error']}", file=stream, flush=True)
     elif kind == "planning_error":
         print(f"planner output rejected: {data['error']}", file=stream, flush=True)
     elif kind == "not_found":
         print(f"not found: {data['element']} ({data['reason']})", file=stream, flush=True)
-    elif kind == "paused":
-        print(data["message"], file=stream, flush=True)
     elif kind == "finished":
         print(f"finished: {data['outcome']}", file=stream, flush=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 from pcagent.agent.planners import PLANNER_CHOICES
 from pcagent.agent.session import SessionError, SessionOptions, print_report, run_session
 from pcagent.agent.types import MODES
+from pcagent.cli import exit_codes
 from pcagent.cli.record import default_out
+from tracker.format.trajectory import read_trajectory
 
 DEFAULT_GROUNDER = "composite:accessibility,ocr"
 
@@ -91,7 +93,7 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
         guard = _guard(args)
     except (GuardConfigError, ModelError) as exc:
         print(f"pcagent: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE if isinstance(exc, GuardConfigError) else exit_codes.exit_code_for(exc)
     options = SessionOptions(mode=args.mode, countdown_s=args.countdown, max_steps=args.max_steps,
                              settle_s=args.settle, guard=guard)
     print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
@@ -101,9 +103,12 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
                                    agent_settings=settings, report=print_report)
     except SessionError as exc:
         print(f"pcagent: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.exit_code_for(exc)
     print(f"Trajectory: {out} (outcome {outcome})", flush=True)
-    return 0 if outcome in ("finish", "stopped") else 3
+    if outcome == "error":  # stopped at a failure: which one decides the code
+        errors = read_trajectory(out).meta.get("errors") or [{}]
+        return exit_codes.MODEL_UNAVAILABLE if errors[-1].get("kind") == "model" else exit_codes.FAILED
+    return exit_codes.OK if outcome in ("finish", "stopped") else exit_codes.FAILED
 
 
 def run_agent(args) -> int:
@@ -113,7 +118,7 @@ def run_agent(args) -> int:
 
     if not args.planner:
         print(HOW_TO_POINT_AT_A_MODEL.format(config=args.models_file or default_config_path()), file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     args.mode = args.mode or "confirm"
     from grounding.engines import open_grounder
     from pcagent.agent.planners import make_planner
@@ -126,7 +131,7 @@ def run_agent(args) -> int:
         grounder = open_grounder(args.grounder) if args.planner_kind == "planner+grounder" else None
     except (ModelError, ValueError, KeyError) as exc:
         print(f"pcagent run: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
     settings = {"planner": profile.to_dict(), "planner_kind": args.planner_kind,
                 "grounder": args.grounder if grounder else None, "mode": args.mode, "max_steps": args.max_steps}
     try:
@@ -146,7 +151,7 @@ def run_replay(args) -> int:
         planner = ReplayPlanner(args.trajectory, exact=args.exact, grounder=grounder)
     except ValueError as exc:
         print(f"pcagent replay: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     task = (planner.trajectory.meta.get("task") or {}).get("description") or f"replay {args.trajectory}"
     settings = {"planner": planner.name, "planner_kind": "replay", "exact": args.exact,
                 "grounder": args.grounder, "mode": args.mode, "max_steps": args.max_steps,

@@ -10,6 +10,8 @@ only the frames that steps use are ever encoded, by the recorder's writer thread
 from __future__ import annotations
 
 import io
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +24,10 @@ from tracker.recording.screen_damage import open_screen_damage as _open_damage
 
 class CaptureUnavailable(RuntimeError):
     """The screen cannot be captured here (no display, no permission)."""
+
+
+class NoDisplay(CaptureUnavailable):
+    """There is no display to capture: DISPLAY is not set, or nothing answers there."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,10 +54,12 @@ def _open_mss(display: str | None = None) -> Any:
     except ImportError as exc:  # a dependency; only a broken install lacks it
         raise CaptureUnavailable("mss is not installed: pip install mss") from exc
     kwargs = {"display": display} if display else {}
+    if sys.platform.startswith("linux") and not (display or os.environ.get("DISPLAY")):
+        raise NoDisplay("no display: DISPLAY is not set (start an X session or Xvfb)")
     try:
         return mss.MSS(**kwargs) if hasattr(mss, "MSS") else mss.mss(**kwargs)
-    except Exception as exc:  # mss raises ScreenShotError and others when no display
-        raise CaptureUnavailable(f"cannot capture the screen: {exc}") from exc
+    except Exception as exc:  # mss raises ScreenShotError when it cannot open the display
+        raise NoDisplay(f"cannot capture the screen: {exc}") from exc
 
 
 def grab_frame(sct: Any) -> Frame:
