@@ -1,6 +1,8 @@
 """`open_grounder(spec)`: a grounder from a short name, as the CLI and settings write it.
 
-    ocr                        grounding.ocr.engine.OcrGrounder (RapidOCR on ONNX Runtime)
+    ocr                        grounding.ocr.engine.OcrGrounder (RapidOCR on ONNX Runtime) with its own
+                               OcrCache: a grounder opened once per session or evaluation re-reads only
+                               what changed between screenshots
     accessibility              grounding.accessibility.engine.AccessibilityGrounder
     template                   grounding.template.TemplateGrounder
     model:PROFILE              grounding.model_engine.ModelGrounder over the model profile PROFILE
@@ -20,11 +22,21 @@ __all__ = ["open_grounder", "SPEC_NAMES"]
 
 SPEC_NAMES = ("ocr", "accessibility", "template", "model:PROFILE", "composite:a,b,...")
 
-# simple name -> (module, class)
-_SIMPLE: dict[str, tuple[str, str]] = {
-    "ocr": ("grounding.ocr.engine", "OcrGrounder"),
-    "accessibility": ("grounding.accessibility.engine", "AccessibilityGrounder"),
-    "template": ("grounding.template", "TemplateGrounder"),
+def _ocr_grounder() -> Grounder:
+    from grounding.ocr import OcrCache, OcrGrounder
+
+    return OcrGrounder(cache=OcrCache())
+
+
+def _simple(module_name: str, class_name: str) -> Callable[[], Grounder]:
+    return lambda: getattr(importlib.import_module(module_name), class_name)()
+
+
+# simple name -> how to build it
+_SIMPLE: dict[str, Callable[[], Grounder]] = {
+    "ocr": _ocr_grounder,
+    "accessibility": _simple("grounding.accessibility.engine", "AccessibilityGrounder"),
+    "template": _simple("grounding.template", "TemplateGrounder"),
 }
 
 
@@ -67,8 +79,7 @@ def open_grounder(spec: str, *, model_factory: Callable[[str], Any] | None = Non
     kind, _, argument = spec.partition(":")
     kind = kind.strip().lower()
     if kind in _SIMPLE and not argument:
-        module_name, class_name = _SIMPLE[kind]
-        return getattr(importlib.import_module(module_name), class_name)()
+        return _SIMPLE[kind]()
     if kind == "model":
         if not argument.strip():
             raise ValueError("'model:' needs a profile name, e.g. 'model:molmo'")

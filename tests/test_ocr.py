@@ -251,3 +251,18 @@ def test_cache_identical_pixels_cost_nothing_and_big_changes_read_everything() -
     assert cache.stats.partial_runs == 1 and fake.shapes[-1][0] * fake.shapes[-1][1] < 0.05 * 400 * 600
     cache.read(np.zeros_like(screen))
     assert cache.stats.full_runs == 2 and fake.shapes[-1] == (400, 600)
+
+
+def test_the_ocr_grounder_the_product_opens_has_a_cache(sample_app, grab) -> None:
+    """`--grounder ocr` and the composite's OCR re-read only what changed: a second question about the
+    same screen costs no OCR at all."""
+    from grounding.composite import CompositeGrounder
+    from grounding.engines import open_grounder
+
+    grounder = open_grounder("ocr")
+    screen = grab()
+    assert grounder.ground(screen, "Save").found and grounder.ground(screen, "Open").found
+    assert grounder.cache.stats.full_runs == 1 and grounder.cache.stats.cache_hits == 1
+    composite = open_grounder("composite:accessibility,ocr")
+    assert isinstance(composite, CompositeGrounder)
+    assert [g.cache is not None for g in composite.engines if hasattr(g, "cache")] == [True]
