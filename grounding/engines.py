@@ -14,6 +14,7 @@ Engines' modules are imported only when named, so asking for "accessibility" nev
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Callable
 
 from grounding.base import Grounder
@@ -45,7 +46,8 @@ def _unknown(spec: str) -> ValueError:
                       f"(e.g. 'composite:accessibility,ocr')")
 
 
-def _model_grounder(profile_name: str, model_factory: Callable[[str], Any] | None) -> Grounder:
+def _model_grounder(profile_name: str, model_factory: Callable[[str], Any] | None,
+                    models_file: str | Path | None) -> Grounder:
     from grounding.model_engine import ModelGrounder
     from models.errors import ModelConfigError
 
@@ -56,7 +58,7 @@ def _model_grounder(profile_name: str, model_factory: Callable[[str], Any] | Non
         from models.factory import open_model
         from models.profiles import get_profile
 
-        profile = get_profile(profile_name)
+        profile = get_profile(profile_name, models_file)
         model = None
     convention = getattr(profile, "output_convention", None)
     if not convention:
@@ -68,9 +70,11 @@ def _model_grounder(profile_name: str, model_factory: Callable[[str], Any] | Non
     return ModelGrounder(model, convention, name=f"model:{profile_name}")
 
 
-def open_grounder(spec: str, *, model_factory: Callable[[str], Any] | None = None) -> Grounder:
-    """The grounder ``spec`` names. ``model_factory(profile_name) -> VisionLanguageModel`` replaces
-    models.factory for "model:..." (tests, or a caller that already holds the model).
+def open_grounder(spec: str, *, model_factory: Callable[[str], Any] | None = None,
+                  models_file: str | Path | None = None) -> Grounder:
+    """The grounder ``spec`` names. "model:PROFILE" reads PROFILE from ``models_file`` (default: the user's
+    models.toml); ``model_factory(profile_name) -> VisionLanguageModel`` replaces models.factory for
+    "model:..." (tests, or a caller that already holds the model).
 
     Raises ValueError for an unknown or malformed spec (listing the valid ones); a model profile
     problem surfaces as models.errors.ModelConfigError.
@@ -83,7 +87,7 @@ def open_grounder(spec: str, *, model_factory: Callable[[str], Any] | None = Non
     if kind == "model":
         if not argument.strip():
             raise ValueError("'model:' needs a profile name, e.g. 'model:molmo'")
-        return _model_grounder(argument.strip(), model_factory)
+        return _model_grounder(argument.strip(), model_factory, models_file)
     if kind == "composite":
         parts = _split_parts(argument)
         if not parts:
@@ -92,7 +96,8 @@ def open_grounder(spec: str, *, model_factory: Callable[[str], Any] | None = Non
             raise ValueError("a composite cannot contain another composite")
         from grounding.composite import CompositeGrounder
 
-        return CompositeGrounder([open_grounder(p, model_factory=model_factory) for p in parts])
+        return CompositeGrounder([open_grounder(p, model_factory=model_factory, models_file=models_file)
+                                  for p in parts])
     raise _unknown(spec)
 
 

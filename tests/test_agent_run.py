@@ -299,3 +299,12 @@ def test_an_action_the_executor_cannot_perform_pauses_and_is_recorded(sample_app
     meta = read_trajectory(out).meta
     assert meta["outcome"] == "finish" and "Traceback" not in proc.text
     assert [(e["kind"], "no key for 'f24'" in e["error"]) for e in meta["errors"]] == [("executor", True)]
+
+
+def test_run_refuses_the_template_grounder(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "pcagent", "run", "x", "--planner", "planner", "--models-file",
+                             str(_unreachable_models_file(tmp_path)), "--grounder", "composite:accessibility,template"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "works in `pcagent replay`" in result.stderr

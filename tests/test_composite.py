@@ -208,3 +208,16 @@ def test_open_grounder_ocr_is_lazy():
     from grounding.ocr.engine import OcrGrounder
 
     assert isinstance(open_grounder("ocr"), OcrGrounder)
+
+
+def test_model_grounder_profiles_come_from_the_given_models_file(tmp_path):
+    """`--grounder model:X --models-file F` reads X from F, not from the user's models.toml."""
+    from grounding.model_engine import ModelGrounder
+    from models.errors import ModelConfigError
+
+    models = tmp_path / "models.toml"
+    models.write_text('[profiles.pointer]\nbase_url = "http://127.0.0.1:9/v1"\noutput_convention = "norm1000"\n')
+    grounder = open_grounder("composite:accessibility,model:pointer", models_file=models)
+    assert isinstance(grounder.engines[1], ModelGrounder) and grounder.engines[1].name == "model:pointer"
+    with pytest.raises(ModelConfigError, match="no model profile 'pointer'"):
+        open_grounder("model:pointer", models_file=tmp_path / "other.toml")

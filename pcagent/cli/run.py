@@ -58,7 +58,7 @@ def register(commands) -> None:
                      help="planner+grounder: the planner names targets, the grounder points (default); "
                           "end-to-end: the planner gives coordinates; uitars: UI-TARS output")
     run.add_argument("--grounder", default=DEFAULT_GROUNDER,
-                     help=f"ocr, accessibility, template, model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
+                     help=f"ocr, accessibility, model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
     run.add_argument("--planner-url", metavar="URL", help="override the planner profile's base_url")
     run.add_argument("--planner-model", metavar="NAME", help="override the planner profile's model")
     _add_common(run)
@@ -128,7 +128,12 @@ def run_agent(args) -> int:
                               model=args.planner_model)
         model = open_model(profile)
         planner = make_planner(args.planner_kind, model)
-        grounder = open_grounder(args.grounder) if args.planner_kind == "planner+grounder" else None
+        grounder = None
+        if args.planner_kind == "planner+grounder":
+            if "template" in args.grounder.lower():  # it matches a recorded crop: only a replay has one
+                raise ValueError("the template grounder needs a recorded crop of the target; it works in "
+                                 "`pcagent replay`, not `pcagent run`")
+            grounder = open_grounder(args.grounder, models_file=args.models_file)
     except (ModelError, ValueError, KeyError) as exc:
         print(f"pcagent run: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
@@ -147,7 +152,7 @@ def run_replay(args) -> int:
 
     args.mode = args.mode or "auto"
     try:
-        grounder = open_grounder(args.grounder) if args.grounder else None
+        grounder = open_grounder(args.grounder, models_file=args.models_file) if args.grounder else None
         planner = ReplayPlanner(args.trajectory, exact=args.exact, grounder=grounder)
     except ValueError as exc:
         print(f"pcagent replay: {exc}", file=sys.stderr)
