@@ -16,7 +16,7 @@ from tracker.format.actions import (
 
 CANONICAL = [
     "click (10, 20)", "right click (0, 0)", "middle click (5, -7)", "double click (-1920, 1079)",
-    "drag from (1, 2) to (300, 400)", "scroll (0, -3)", "scroll (2, 5)", "press key: enter",
+    "drag from (1, 2) to (300, 400)", "scroll (0, -3)", "scroll (2, 5)", "scroll (0, -3) at (40, 50)", "press key: enter",
     "press key: a", "press key: ,", "press key: f12", "hotkey (ctrl, c)", "hotkey (ctrl, shift, esc)",
     "hotkey (ctrl, ,)", "hotkey (ctrl, ))", "hotkey ((, ctrl)", "hotkey (super, page_up)",
     "type text: Hello, world", "type text:  leading and trailing  ", "type text: two\nlines\n",
@@ -56,6 +56,7 @@ def test_constructors_build_the_expected_actions() -> None:
     ("Right  Click (5, 6)", "right click (5, 6)"),
     ("Drag from (1,2) to (3,4)", "drag from (1, 2) to (3, 4)"),
     ("scroll (-3)", "scroll (0, -3)"),
+    ("Scroll (-3)  AT ( 4,5 )", "scroll (0, -3) at (4, 5)"),
     ("scroll (  4 )", "scroll (0, 4)"),
     ("scroll (1,-2)", "scroll (1, -2)"),
     ("press key enter", "press key: enter"),
@@ -212,6 +213,7 @@ action_strategy = st.one_of(
     st.builds(click_element, phrase, st.sampled_from(actions.CLICK_KINDS)),
     st.builds(lambda a, b: Action("drag", point=a, end=b), point, point),
     st.builds(lambda d: Action("scroll", delta=d), point),
+    st.builds(lambda d, at: Action("scroll", delta=d, point=at), point, point),
     st.builds(press_key, key),
     st.lists(key, min_size=2, max_size=5, unique=True).map(lambda keys: Action("hotkey", keys=tuple(keys))),
     st.builds(type_text, any_text),

@@ -90,6 +90,16 @@ def test_scroll_turns_wheel_where_pointer_is(executor, sample_app, xdo):
     assert xdo.position() == (x, y)
 
 
+def test_scroll_at_a_point_moves_there_first(executor, sample_app, xdo):
+    """UI-TARS' scroll(start_box=...) and 'scroll (dx, dy) at (x, y)' scroll over that point, not wherever
+    the pointer happens to be."""
+    x, y = sample_app.center("items")
+    xdo.move(*sample_app.center("save"))
+    executor.execute(actions.scroll(0, -2, at=(x, y)))
+    wheels = [sample_app.wait_for("wheel") for _ in range(2)]
+    assert all((w["x"], w["y"]) == (x, y) for w in wheels) and xdo.position() == (x, y)
+
+
 def test_type_ascii_text(executor, sample_app):
     focus_name_field(executor, sample_app)
     text = "Hello, World (1 < 2 > 0)! ~#$%^&*_+{}|:\"?"

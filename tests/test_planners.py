@@ -135,6 +135,13 @@ def test_end_to_end_adds_the_screen_origin_and_maps_drags_and_history():
     assert "Action: click (140, 200)" in text  # history shown in the model's own coordinates
 
 
+def test_a_scroll_at_a_point_maps_the_point_and_not_the_notches():
+    answer = "The list is on the left.\nAction: scroll (0, -3) at (100, 50)"
+    with scripted(answer) as (_, model):
+        out = PromptPlanner(model, kind="end-to-end", image_max_pixels=640 * 400).plan(context())
+    assert out.action == scroll(0, -3, at=(200, 100)) and out.details["model_point"] == [100.0, 50.0]
+
+
 def test_budget_of_the_profile_wins_when_smaller():
     with scripted("Action: click (100, 100)", image_max_pixels=320 * 200) as (server, model):
         out = PromptPlanner(model, kind="end-to-end", image_max_pixels=640 * 400).plan(context())
@@ -238,7 +245,11 @@ def test_uitars_points_map_to_the_screen(template, expected):
 ])
 def test_uitars_actions_become_canonical(answer, action):
     with scripted(answer) as (_, model):
-        assert UITarsPlanner(model).plan(context()).action == action
+        planned = UITarsPlanner(model).plan(context()).action
+    if action.kind == "scroll":  # over start_box, mapped to the screen (test_uitars_points_map_to_the_screen)
+        assert planned.point is not None and planned.delta == action.delta
+        planned = scroll(*planned.delta)
+    assert planned == action
 
 
 def test_uitars_drag_and_request():

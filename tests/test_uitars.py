@@ -41,10 +41,10 @@ def converted(text: str) -> Action:
     ("Action: type(content='it's fine')", type_text("it's fine")),  # an unescaped apostrophe
     ('Action: type(content="say \\"hi\\"")', type_text('say "hi"')),
     ("Action: type(content='C:\\\\temp')", type_text("C:\\temp")),
-    ("Action: scroll(start_box='(5,6)', direction='down')", scroll(0, -5)),
-    ("Action: scroll(start_box='(5,6)', direction='up')", scroll(0, 5)),
+    ("Action: scroll(start_box='(5,6)', direction='down')", scroll(0, -5, at=(5, 6))),
+    ("Action: scroll(start_box='(5,6)', direction='up')", scroll(0, 5, at=(5, 6))),
     ("Action: scroll(direction='left')", scroll(-5, 0)),
-    ("Action: scroll(start_box='(5,6)', direction=right)", scroll(5, 0)),
+    ("Action: scroll(start_box='(5,6)', direction=right)", scroll(5, 0, at=(5, 6))),
     ("Action: wait()", WAIT),
     ("Thought: all done.\nAction: finished(content='The file is saved.')", FINISH),
     ("Thought: Which account should I use?\nAction: call_user()", call_user("Which account should I use?")),
@@ -95,7 +95,8 @@ def test_garbage_is_rejected(text):
 
 @pytest.mark.parametrize("action", [
     click(3, 4), double_click(3, 4), right_click(3, 4), drag(1, 2, 3, 4), hotkey("ctrl", "shift", "s"),
-    press_key("page_down"), type_text("a 'quoted'\nline\\"), scroll(0, -5), scroll(5, 0), WAIT, FINISH,
+    press_key("page_down"), type_text("a 'quoted'\nline\\"), scroll(0, -5), scroll(5, 0), scroll(0, 5, at=(7, 9)),
+    WAIT, FINISH,
     call_user("Which file?"),
 ])
 def test_format_uitars_round_trips(action):

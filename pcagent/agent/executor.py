@@ -115,8 +115,10 @@ class PyAutoGuiExecutor:
             self._drag(action, gui)
         elif kind == "scroll":
             dx, dy = action.delta  # type: ignore[misc]
+            if action.point is not None:
+                gui.moveTo(*action.point)
             if dy:
-                gui.scroll(dy)  # where the pointer is: a scroll action has no position
+                gui.scroll(dy)  # where the pointer is (moved over the action's point when it has one)
             if dx:
                 gui.hscroll(dx)
         elif kind == "press_key":

@@ -86,7 +86,7 @@ def to_pyautogui(action: Action) -> list[PyAutoGuiCall]:
                 ("dragTo", (x2, y2), {"duration": DRAG_DURATION_S, "button": "left"})]
     if kind == "scroll":
         dx, dy = action.delta  # type: ignore[misc]
-        calls: list[PyAutoGuiCall] = []
+        calls: list[PyAutoGuiCall] = [("moveTo", action.point, {})] if action.point is not None else []
         if dy:
             calls.append(("scroll", (dy,), {}))  # same sign as ours: > 0 is up
         if dx:
@@ -125,7 +125,8 @@ def to_computer13(action: Action) -> list[dict[str, Any]]:
         return [_c13("MOVE_TO", x=x1, y=y1), _c13("DRAG_TO", x=x2, y=y2)]
     if kind == "scroll":
         dx, dy = action.delta  # type: ignore[misc]
-        return [_c13("SCROLL", dx=dx, dy=dy)]
+        at = [_c13("MOVE_TO", x=action.point[0], y=action.point[1])] if action.point is not None else []
+        return [*at, _c13("SCROLL", dx=dx, dy=dy)]
     if kind == "press_key":
         return [_c13("PRESS", key=pyautogui_key(action.keys[0]))]
     if kind == "hotkey":
@@ -222,7 +223,8 @@ def from_computer13_sequence(entries: list[dict[str, Any] | str]) -> list[Action
     """A list of computer_13 actions as canonical actions, joining the pieces of a drag.
 
     A drag is MOVE_TO (x1, y1) followed by DRAG_TO (x2, y2), or by MOUSE_DOWN, MOVE_TO (x2, y2),
-    MOUSE_UP (left button). Any other MOVE_TO, MOUSE_*, KEY_DOWN or KEY_UP raises ActionError.
+    MOUSE_UP (left button); MOVE_TO then SCROLL is a scroll over that point. Any other MOVE_TO, MOUSE_*,
+    KEY_DOWN or KEY_UP raises ActionError.
     """
     actions: list[Action] = []
     unpacked = [_unpack(e) for e in entries]
@@ -235,7 +237,11 @@ def from_computer13_sequence(entries: list[dict[str, Any] | str]) -> list[Action
             continue
         start = _xy(p, action_type)
         following = [t for t, _ in unpacked[i + 1:i + 4]]
-        if following[:1] == ["DRAG_TO"]:
+        if following[:1] == ["SCROLL"]:  # a scroll over that point
+            scrolled = from_computer13(entries[i + 1])
+            actions.append(scroll(*scrolled.delta, at=start))  # type: ignore[misc]
+            i += 2
+        elif following[:1] == ["DRAG_TO"]:
             actions.append(drag(*start, *_xy(unpacked[i + 1][1], "DRAG_TO")))
             i += 2
         elif following == ["MOUSE_DOWN", "MOVE_TO", "MOUSE_UP"] and all(
@@ -243,6 +249,6 @@ def from_computer13_sequence(entries: list[dict[str, Any] | str]) -> list[Action
             actions.append(drag(*start, *_xy(unpacked[i + 2][1], "MOVE_TO")))
             i += 4
         else:
-            raise ActionError(f"MOVE_TO at position {i} is not the start of a drag "
-                              f"(expected DRAG_TO, or MOUSE_DOWN, MOVE_TO, MOUSE_UP after it)")
+            raise ActionError(f"MOVE_TO at position {i} is not the start of a drag or a scroll "
+                              f"(expected DRAG_TO or SCROLL, or MOUSE_DOWN, MOVE_TO, MOUSE_UP after it)")
     return actions

@@ -4,7 +4,7 @@ Every trajectory step, every planner output and every executor input goes throug
 The canonical text is PC Agent-E compatible and round-trips exactly::
 
     click (x, y)            right click (x, y)      middle click (x, y)     double click (x, y)
-    drag from (x1, y1) to (x2, y2)                  scroll (dx, dy)
+    drag from (x1, y1) to (x2, y2)                  scroll (dx, dy)     scroll (dx, dy) at (x, y)
     press key: <key>        hotkey (<k1>, <k2>[, ...])                      type text: <text>
     wait                    finish                  fail
     click element: <description>   (also right / middle / double click element: ...)
@@ -157,7 +157,7 @@ class Action:
     """
 
     kind: str
-    point: tuple[int, int] | None = None  # click kinds (coordinates); drag start
+    point: tuple[int, int] | None = None  # click kinds (coordinates); drag start; where to scroll, if given
     end: tuple[int, int] | None = None  # drag end
     element: str | None = None  # click kinds that name a target instead of a point
     delta: tuple[int, int] | None = None  # scroll (dx, dy) in wheel notches; dy > 0 is up
@@ -187,6 +187,9 @@ class Action:
         elif kind == "scroll":
             object.__setattr__(self, "delta", _check_pair(self.delta, "scroll delta"))
             allowed = {"delta"}
+            if self.point is not None:  # over which point; without one, wherever the pointer is
+                object.__setattr__(self, "point", _check_pair(self.point, "scroll point"))
+                allowed.add("point")
         elif kind in ("press_key", "hotkey"):
             keys = tuple(self.keys) if isinstance(self.keys, (tuple, list)) else None
             if keys is None:
@@ -263,9 +266,10 @@ def drag(x1: int, y1: int, x2: int, y2: int) -> Action:
     return Action("drag", point=(x1, y1), end=(x2, y2))
 
 
-def scroll(dx: int, dy: int) -> Action:
-    """Scroll by wheel notches; dy > 0 scrolls up, dx > 0 scrolls right (pynput/pyautogui sign)."""
-    return Action("scroll", delta=(dx, dy))
+def scroll(dx: int, dy: int, at: tuple[int, int] | None = None) -> Action:
+    """Scroll by wheel notches; dy > 0 scrolls up, dx > 0 scrolls right (pynput/pyautogui sign); over the
+    point ``at`` when given, else wherever the pointer is."""
+    return Action("scroll", delta=(dx, dy), point=at)
 
 
 def press_key(key: str) -> Action:
@@ -312,7 +316,8 @@ def format_action(action: Action) -> str:
         return f"drag from ({x1}, {y1}) to ({x2}, {y2})"
     if kind == "scroll":
         dx, dy = action.delta  # type: ignore[misc]
-        return f"scroll ({dx}, {dy})"
+        where = f" at ({action.point[0]}, {action.point[1]})" if action.point is not None else ""
+        return f"scroll ({dx}, {dy}){where}"
     if kind == "press_key":
         return f"press key: {action.keys[0]}"
     if kind == "hotkey":
@@ -334,7 +339,7 @@ _TYPE_TEXT = re.compile(r"\s*type\s+text\s*:", re.IGNORECASE)
 _ELEMENT_CLICK = re.compile(r"(?:(right|middle|double)\s+)?click\s+element\s*:\s*(.+)", _FLAGS)
 _POINT_CLICK = re.compile(rf"(?:(right|middle|double)\s+)?click\s*{_PAIR}", _FLAGS)
 _DRAG = re.compile(rf"drag\s+from\s*{_PAIR}\s*to\s*{_PAIR}", _FLAGS)
-_SCROLL = re.compile(rf"scroll\s*\(\s*{_INT}\s*(?:,\s*{_INT}\s*)?\)", _FLAGS)
+_SCROLL = re.compile(rf"scroll\s*\(\s*{_INT}\s*(?:,\s*{_INT}\s*)?\)(?:\s*at\s*{_PAIR})?", _FLAGS)
 _PRESS_KEY = re.compile(r"press\s+key(?:\s*:\s*|\s+)(.+)", _FLAGS)
 _HOTKEY = re.compile(r"hotkey\s*\((.*)\)", _FLAGS)
 _CALL_USER = re.compile(r"call\s+user\s*:\s*(.+)", _FLAGS)
@@ -408,9 +413,10 @@ def parse_action(text: str) -> Action:
         x1, y1, x2, y2 = (_int(m.group(i), "coordinate", source) for i in range(1, 5))
         return drag(x1, y1, x2, y2)
     if m := _SCROLL.fullmatch(source):
+        at = None if m.group(3) is None else (_int(m.group(3), "x", source), _int(m.group(4), "y", source))
         if m.group(2) is None:  # PC Agent-E's vertical-only "scroll (dy)"
-            return scroll(0, _int(m.group(1), "scroll amount", source))
-        return scroll(_int(m.group(1), "scroll amount", source), _int(m.group(2), "scroll amount", source))
+            return scroll(0, _int(m.group(1), "scroll amount", source), at)
+        return scroll(_int(m.group(1), "scroll amount", source), _int(m.group(2), "scroll amount", source), at)
     if m := _PRESS_KEY.fullmatch(source):
         return _with_source(source, press_key, m.group(1).strip())
     if m := _HOTKEY.fullmatch(source):
@@ -436,7 +442,8 @@ def _explain_rejection(source: str) -> str:
         if lowered.startswith(verb):
             hint = {
                 "drag": "expected 'drag from (x1, y1) to (x2, y2)' with integer coordinates",
-                "scroll": "expected 'scroll (dx, dy)' or 'scroll (dy)' with integers",
+                "scroll": "expected 'scroll (dx, dy)' or 'scroll (dy)' with integers, optionally "
+                          "followed by 'at (x, y)'",
                 "press key": "expected 'press key: <key>'",
                 "hotkey": "expected 'hotkey (<k1>, <k2>[, ...])'",
                 "call user": "expected 'call user: <question>'",

@@ -224,7 +224,7 @@ def to_action(action: UITarsAction, map_point: MapPoint, *, scroll_notches: int 
     if name == "scroll":
         step = {"up": (0, scroll_notches), "down": (0, -scroll_notches),
                 "left": (-scroll_notches, 0), "right": (scroll_notches, 0)}[action.direction or ""]
-        return scroll(*step)
+        return scroll(*step, at=map_point(*action.start) if action.start is not None else None)
     if name == "wait":
         return WAIT
     if name == "finished":
@@ -260,7 +260,8 @@ def format_uitars(action: Action, to_model: Callable[[int, int], Point] | None =
     if kind == "scroll":
         dx, dy = action.delta  # type: ignore[misc]
         direction = ("up" if dy > 0 else "down") if abs(dy) >= abs(dx) else ("right" if dx > 0 else "left")
-        return f"scroll(direction='{direction}')"
+        where = f"start_box={box(action.point)}, " if action.point is not None else ""
+        return f"scroll({where}direction='{direction}')"
     if kind == "wait":
         return "wait()"
     if kind == "finish":

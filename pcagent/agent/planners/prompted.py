@@ -47,6 +47,7 @@ double click (x, y)     double-click at the point"""
 
 _COMMON_ACTIONS = """drag from (x1, y1) to (x2, y2)   press at the first point and release at the second
 scroll (dx, dy)         turn the wheel by notches: dy > 0 up, dy < 0 down, dx > 0 right, dx < 0 left
+scroll (dx, dy) at (x, y)   the same with the pointer over that point of the screenshot
 press key: <key>        one key, e.g. enter, esc, tab, backspace, page_down, f5
 hotkey (<k1>, <k2>)     keys held together, e.g. hotkey (ctrl, s)
 type text: <text>       type into the focused field
@@ -79,6 +80,7 @@ _THOUGHT_PREFIX = re.compile(r"^\s*thought\s*:\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\(\s*[xy]\d?\s*,\s*[xy]\d?\s*\)|\(\s*dx\s*,\s*dy\s*\)|"
                           r"<(?:description|key|k\d|text|question|action)>", re.IGNORECASE)
 _COORDINATE_VERB = re.compile(r"\s*(?:(?:(?:right|middle|double)\s+)?click\s*\(|drag\s+from\b)", re.IGNORECASE)
+_SCROLL_AT = re.compile(r"(\s*scroll\s*\([^)]*\)\s*at\b)(.*)", re.IGNORECASE | re.DOTALL)  # map only the point
 _NUMBER_PAIR = re.compile(r"\(\s*([-+]?\d+(?:\.\d+)?)\s*,\s*([-+]?\d+(?:\.\d+)?)\s*\)")
 
 
@@ -198,6 +200,8 @@ class PromptPlanner:
                                 f"{placeholder.group()!r}; write real values instead.")
         if _COORDINATE_VERB.match(action_text):
             action_text = self._map_coordinates(action_text, frame, details, text)
+        elif scroll_at := _SCROLL_AT.match(action_text):
+            action_text = scroll_at.group(1) + self._map_coordinates(scroll_at.group(2), frame, details, text)
         try:
             action = parse_action(action_text)
         except ActionError as error:
