@@ -287,3 +287,29 @@ class OcrGrounder:
         in_order = sorted(equal, key=_reading_order)
         index = position.ordinal - 1 if position.ordinal > 0 else len(in_order) + position.ordinal
         return (in_order[index] if 0 <= index < len(in_order) else None), len(equal)
+
+
+NEAR_BAND = (320, 14)  # how far left/right and up/down of a point a label is read
+
+
+def text_near(image: Image.Image, point: tuple[int, int], band: tuple[int, int] = NEAR_BAND,
+              engine: OcrEngine | None = None) -> str:
+    """The text line at ``point`` of ``image``, or the nearest one on the same row, or "" (OCR of a small
+    band around the point; a best effort: an OCR failure gives "")."""
+    x, y = point
+    crop = (max(x - band[0], 0), max(y - band[1], 0), min(x + band[0], image.width), min(y + band[1], image.height))
+    if crop[2] - crop[0] < 8 or crop[3] - crop[1] < 8:
+        return ""
+    try:
+        lines = [b for b in (engine or shared_engine()).read(image.crop(crop)) if b.level == "line" and b.text.strip()]
+    except Exception:  # noqa: BLE001 - whatever OCR raises, there is simply no label
+        return ""
+    if not lines:
+        return ""
+
+    def distance(line: OcrBox) -> float:
+        left, right = line.box[0] + crop[0], line.box[2] + crop[0]
+        return 0.0 if left <= x <= right else min(abs(x - left), abs(x - right))
+
+    return min(lines, key=distance).text.strip()
+

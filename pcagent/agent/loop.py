@@ -104,6 +104,13 @@ def _screen_hash(image: Image.Image) -> str:
     return hashlib.blake2b(image.reduce(4).tobytes(), digest_size=16).hexdigest()
 
 
+def _guard_record(proposal: Proposal) -> dict | None:
+    """What the step records of its guard check: what was seen at the point, and why approval was asked."""
+    record = {key: value for key, value in (("saw", proposal.guard_saw), ("reasons", proposal.guard_reasons))
+              if value}
+    return record or None
+
+
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=3)
@@ -225,7 +232,8 @@ class AgentLoop:
             self._ask_user(f"The agent proposed {action} {self.config.max_repeats} times on an unchanged "
                            "screen; it may be stuck.")
             return False
-        proposal = Proposal(context.step_index, output.thought, action, planned, shot, grounding)
+        proposal = Proposal(context.step_index, output.thought, action, planned, shot, grounding,
+                            screen_origin=origin)
         proposal.guard_reasons = self.guards(proposal)
         self.report("proposal", {"proposal": proposal})
         self.metrics.stop_clock("agent")  # waiting for the person is review time, not agent time
@@ -241,11 +249,12 @@ class AgentLoop:
                     self.feedback = [f'The user\'s replacement "{action}" could not be grounded.']
                     return False
                 action = action.with_point(grounding.point[0] + origin[0], grounding.point[1] + origin[1])
-        return self._apply(decision, output, planned, action, png, grounding, screen,
-                           {"plan_s": round(plan_s, 3), "ground_s": round(ground_s, 3)})
+        timing = {"plan_s": round(plan_s, 3), "ground_s": round(ground_s, 3)}
+        return self._apply(decision, output, planned, action, png, grounding, screen, timing, _guard_record(proposal))
 
     def _apply(self, decision: Decision, output: PlannerOutput, planned: Action, action: Action,
-               png: Future, grounding: GroundingResult | None, screen: str, timing: dict) -> bool:
+               png: Future, grounding: GroundingResult | None, screen: str, timing: dict,
+               guard: dict | None = None) -> bool:
         self.metrics.record_decision(decision)
         verdict = decision.verdict
         if verdict == "stop":
@@ -256,7 +265,7 @@ class AgentLoop:
                 self.feedback = [f"Your proposal {action} was not executed: the user intervened."]
                 return False  # the person came first: no input from the agent
             if action.kind in TERMINAL_KINDS:
-                self._record(output, action, png, grounding, decision, timing)
+                self._record(output, action, png, grounding, decision, timing, guard=guard)
                 self.outcome = action.kind
                 return True
             started = time.monotonic()
@@ -266,7 +275,7 @@ class AgentLoop:
                 self._fault("executor", exc)
                 return False
             timing["execute_s"] = round(time.monotonic() - started, 3)
-            self._record(output, action, png, grounding, decision, timing, planned=planned)
+            self._record(output, action, png, grounding, decision, timing, planned=planned, guard=guard)
             self._last_executed = (format_action(action), screen)
             time.sleep(self.config.settle_s)
             return True
@@ -293,9 +302,11 @@ class AgentLoop:
 
     def _record(self, output: PlannerOutput, action: Action, png: Future,
                 grounding: GroundingResult | None, decision: Decision, timing: dict,
-                planned: Action | None = None) -> None:
+                planned: Action | None = None, guard: dict | None = None) -> None:
         extra: dict = {"thought": {"text": output.thought, "source": "agent"},
                        "decision": decision.to_dict(), "timing": timing}
+        if guard:
+            extra["guard"] = guard
         if planned is not None and planned != action:
             extra["planned_action"] = format_action(planned)
         if grounding is not None:

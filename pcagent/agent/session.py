@@ -24,6 +24,7 @@ from pcagent.collab.metrics import CollaborationMetrics
 from pcagent.collab.terminal import make_gate
 from pcagent.agent.executor import PyAutoGuiExecutor
 from pcagent.collab.guards import ActionGuard
+from pcagent.collab.point_target import PointLookup
 from tracker.recording.capture import CaptureUnavailable, NoDisplay, describe_screens, grab_frame
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.merge import MergeConfig
@@ -67,17 +68,29 @@ class _ScreenCapture:
             self._sct.close()
 
 
-def _focused_role() -> Callable[[], str | None]:
-    """The focused element's role, for the password-field guard (None without AT-SPI)."""
+def _guard_check(guard: ActionGuard) -> Callable[[Proposal], list[str]]:
+    """The loop's guard callback: it tells the guards what the action would hit. A pointer action gets
+    the element (else the OCR text) at its point, typing gets the focused element's role; what was seen
+    is kept on the proposal, and the step records it."""
     from grounding.accessibility import open_accessibility
 
     a11y = open_accessibility()
+    lookup = PointLookup(a11y)
 
-    def role() -> str | None:
-        element = a11y.focused_element() if a11y.available else None
-        return element.role if element else None
+    def check(proposal: Proposal) -> list[str]:
+        action = proposal.action
+        element_text, role = None, None
+        if action.kind == "type_text":
+            focused = a11y.focused_element() if a11y.available else None
+            role = focused.role if focused else None
+            proposal.guard_saw = {"focused_role": role} if role else None
+        elif action.point is not None:
+            seen = lookup.at(proposal.screenshot, action.point, proposal.screen_origin)
+            element_text = seen.text
+            proposal.guard_saw = seen.to_dict()
+        return guard.check(proposal, element_text=element_text, focused_role=role)
 
-    return role
+    return check
 
 
 def _ancestor_pids() -> set[int]:
@@ -150,12 +163,7 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
         recorder.start()
         gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
                          stdin=options.stdin, stdout=options.stdout)
-        guard = options.guard or ActionGuard()
-        focused_role = _focused_role()
-
-        def guards(proposal: Proposal) -> list[str]:
-            role = focused_role() if proposal.action.kind == "type_text" else None
-            return guard.check(proposal, focused_role=role)
+        guards = _guard_check(options.guard or ActionGuard())
 
         loop = AgentLoop(task, planner=planner, grounder=grounder,
                          executor=PyAutoGuiExecutor(ledger), user=gate, writer=writer, capture=capture,

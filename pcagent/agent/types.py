@@ -86,6 +86,8 @@ class Proposal:
     screenshot: Image.Image
     grounding: GroundingResult | None = None
     guard_reasons: list[str] = field(default_factory=list)  # why a rule wants approval
+    screen_origin: tuple[int, int] = (0, 0)  # the screenshot's top-left on the desktop
+    guard_saw: dict | None = None  # what the guards found at the action's point (recorded with the step)
 
     @property
     def needs_approval(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from models.errors import ModelConfigError, ModelError
 from pcagent.testbed.virtual_display import DisplayError
-from tracker.recording.capture import CaptureUnavailable, NoDisplay
+from tracker.recording.capture import NoDisplay
 
 OK, FAILED, USAGE, MODEL_UNAVAILABLE, NO_DISPLAY, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
