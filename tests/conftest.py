@@ -30,6 +30,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from grounding.base import box_center  # noqa: E402
+from pcagent.testbed.sampleapp_process import stop_process  # noqa: E402
 from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay  # noqa: E402
 from pcagent.testbed.xdo import Xdo, grab as grab_screen  # noqa: E402
 
@@ -104,13 +105,7 @@ class SampleApp:
 
     def stop(self) -> None:
         """End the app (by its pid): SIGTERM, then SIGKILL."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="session")

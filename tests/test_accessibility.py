@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from grounding.accessibility import ElementInfo, NullAccessibility, open_accessibility
+from grounding.accessibility import (
+    ELEMENT_MISSING_CODES, ElementInfo, ElementLookup, NullAccessibility, open_accessibility,
+)
 from grounding.accessibility.protocol import ROLE_NAMES, STATE_NAMES, state_names
 
 
@@ -38,6 +40,24 @@ def test_without_session_bus_is_unavailable_and_answers_none():
     assert "session bus" in a11y.reason
     assert a11y.element_at(10, 10) is None and a11y.focused_element() is None
     a11y.close()
+
+
+def test_a_lookup_holds_an_element_or_a_known_reason():
+    info = ElementInfo("Save", "push button", (1, 2, 3, 4), "app")
+    assert ElementLookup(info).missing is None and ElementLookup(missing="timeout").element is None
+    for bad in (dict(), dict(element=info, missing="timeout"), dict(missing="no idea")):
+        with pytest.raises(ValueError):
+            ElementLookup(**bad)
+    assert "not_found" in ELEMENT_MISSING_CODES and len(set(ELEMENT_MISSING_CODES)) == 5
+
+
+def test_lookups_without_accessibility_say_why(tmp_path):
+    absent = open_accessibility(env={})
+    assert absent.lookup_element_at(1, 1) == ElementLookup(missing="no_accessibility")
+    assert absent.lookup_focused_element() == ElementLookup(missing="no_accessibility")
+    broken = open_accessibility(env={"AT_SPI_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"})  # found, but dead
+    assert isinstance(broken, NullAccessibility) and "cannot connect" in broken.reason
+    assert broken.lookup_element_at(1, 1).missing == "bus_error" and broken.focused_element() is None
 
 
 def test_unreachable_session_bus_is_unavailable_quickly(tmp_path):
@@ -101,10 +121,10 @@ class TestOnSampleApp:
         xdo.click(*sample_app.center("item_5"), button=BUTTON_RIGHT)
         copy = sample_app.wait_for("context_menu_shown")["actions"]["Copy"]
         time.sleep(0.2)  # the popup window is mapped by now, but give the X server a moment
-        element = a11y.element_at((copy[0] + copy[2]) // 2, (copy[1] + copy[3]) // 2)
+        lookup = a11y.lookup_element_at((copy[0] + copy[2]) // 2, (copy[1] + copy[3]) // 2)
         xdo.key("Escape")
         # Qt leaves popups out of its AT-SPI tree: the honest answer is None, never the list item below
-        assert element is None or element.role in ("menu item", "popup menu", "menu")
+        assert lookup.element is None and lookup.missing == "popup_not_exposed"
 
     def test_focused_element_after_click_and_tab(self, a11y, sample_app, xdo):
         xdo.click(*sample_app.center("name"))

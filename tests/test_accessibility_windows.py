@@ -14,7 +14,8 @@ from PIL import Image
 from grounding.accessibility import AtSpiAccessibility, ElementInfo, open_accessibility
 from grounding.accessibility import AccessibilityGrounder
 from grounding.accessibility import list_elements
-from grounding.accessibility.windows import Correction, extents_correction
+from grounding.accessibility import WindowInfo
+from grounding.accessibility.windows import Correction, extents_correction, window_correction
 from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay
 from tests.fakes import ListedAccessibility
 from tests.conftest import REPO_ROOT, SampleApp, skip_or_fail
@@ -41,6 +42,19 @@ def test_extents_correction_snaps_scales_and_finds_offsets():
     framed = extents_correction((96, 71, 1104, 800), (100, 100, 1100, 796))[0]  # decorations: no offset
     assert framed == Correction(1.0, (0, 0))
     assert Correction(2.0, (4, 6)).point_back(204, 406) == (100, 200)
+
+
+def test_window_correction_fits_the_client_or_its_window_manager_frame():
+    # a small GTK window under openbox: AT-SPI reports the frame (title bar included), X the client
+    small = WindowInfo("t", "app", 1, rect=(320, 167, 880, 467), window_id=1, frame=(319, 147, 881, 472))
+    assert extents_correction((319, 147, 881, 472), small.rect) is None  # the client alone: not the same box
+    assert window_correction((319, 147, 881, 472), small) == (Correction(1.0, (0, 0)), 0.0)
+    assert window_correction((320, 167, 880, 467), small) == (Correction(1.0, (0, 0)), 0.0)  # Qt: the client
+    assert window_correction((320, 192, 624, 547), small) is None  # a popup menu's box is another window
+    # a second window of the same size elsewhere fits only by an offset (GTK4 reports window-relative
+    # extents), so it loses against the window at the reported place
+    twin = WindowInfo("t", "app", 1, rect=(600, 300, 1160, 600), window_id=2, frame=(599, 280, 1161, 605))
+    assert window_correction((319, 147, 881, 472), twin)[1] > 100
 
 
 def el(name, role, rect, covered=False):

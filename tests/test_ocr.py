@@ -258,11 +258,12 @@ def test_the_ocr_grounder_the_product_opens_has_a_cache(sample_app, grab) -> Non
     same screen costs no OCR at all."""
     from grounding.composite import CompositeGrounder
     from grounding.engines import open_grounder
+    from pcagent.agent.planners.replay import default_replay_grounder
 
     grounder = open_grounder("ocr")
     screen = grab()
     assert grounder.ground(screen, "Save").found and grounder.ground(screen, "Open").found
     assert grounder.cache.stats.full_runs == 1 and grounder.cache.stats.cache_hits == 1
-    composite = open_grounder("composite:accessibility,ocr")
-    assert isinstance(composite, CompositeGrounder)
-    assert [g.cache is not None for g in composite.engines if hasattr(g, "cache")] == [True]
+    for composite in (open_grounder("composite:accessibility,ocr"), default_replay_grounder()):
+        assert isinstance(composite, CompositeGrounder)
+        assert [g.cache is not None for g in composite.engines if hasattr(g, "cache")] == [True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -349,3 +350,59 @@ def test_free_task_is_described_and_rated_at_the_end(sample_app, xdo, xdisplay, 
     meta = read_trajectory(out).meta
     assert meta["task"] == {"mode": "free", "description": "Save the document", "difficulty": "easy"}
     assert len(read_trajectory(out).steps) == 1
+
+
+@pytest.mark.parametrize("stop_by", ["SIGINT", "SIGTERM", "hotkey"])
+def test_stop_is_prompt_and_writes_every_step(sample_app, xdo, record, stop_by):
+    """Stopping used to wait ~2 s per pynput listener (a blocked XRecord read); now it is prompt."""
+    app = sample_app
+    rec = record("--idle-wait", "0")
+    name, save = app.center("name"), app.center("save")
+    xdo.click(*name)
+    time.sleep(0.6)
+    xdo.type("hello")
+    xdo.key("Return")
+    rec.wait_for_line("press key: enter")
+    xdo.click(*save)
+    app.wait_for("button_clicked", name="Save")  # the click is still pending: a double click could follow
+    started = time.monotonic()
+    if stop_by == "hotkey":
+        xdo.key(STOP)
+    else:
+        rec.proc.send_signal(getattr(signal, stop_by))
+    code = rec.proc.wait(30)
+    elapsed = time.monotonic() - started
+    rec.wait()
+    assert code == 0, rec.output
+    assert elapsed < 2.0, f"stopping took {elapsed:.2f} s"
+    trajectory = read_trajectory(rec.out)
+    assert [s.action for s in trajectory.steps] == [
+        f"click ({name[0]}, {name[1]})", "type text: hello", "press key: enter", f"click ({save[0]}, {save[1]})"]
+    assert trajectory.meta["outcome"] == "stopped"
+    assert trajectory.meta["recorder"]["errors"] == []
+    assert "warning:" not in rec.output
+
+
+STOP_IN_PROCESS = """
+import sys, threading, time
+from tracker.recording.recorder import Recorder
+recorder = Recorder(sys.argv[1]).start()
+time.sleep(0.3)
+started = time.monotonic()
+recorder.stop()
+print(round(time.monotonic() - started, 3), [t.name for t in threading.enumerate() if t is not threading.main_thread()])
+print(recorder.errors)
+"""
+
+
+def test_recorder_stop_ends_every_thread(xdisplay, tmp_path):
+    """In-process `Recorder.stop()`: no listener thread is left blocked in XRecord."""
+    result = subprocess.run([sys.executable, "-c", STOP_IN_PROCESS, str(tmp_path / "t")],
+                            env=xdisplay.child_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    elapsed, threads = result.stdout.splitlines()[0].split(" ", 1)
+    assert float(elapsed) < 2.0
+    assert threads == "[]"
+    assert result.stdout.splitlines()[1] == "[]"
+    assert "X protocol error" not in result.stderr
+    assert read_trajectory(tmp_path / "t").meta["outcome"] == "stopped"

@@ -23,7 +23,7 @@ from pcagent.agent.types import PlanContext
 from pcagent.agent.executor import PyAutoGuiExecutor
 from pcagent.testbed.recorder_process import RecorderProcess
 from pcagent.agent.planners.replay import ReplayPlanner, default_replay_grounder
-from pcagent.testbed.sampleapp_process import start_sample_app, stop_sample_app
+from pcagent.testbed.sampleapp_process import start_sample_app, stop_process
 from pcagent.testbed.xdo import Xdo
 from tracker.format.actions import Action, parse_action
 from tracker.format.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
@@ -44,7 +44,7 @@ def _start_app(env: dict, log: Path, *args: str) -> tuple[subprocess.Popen, dict
     return start_sample_app(env, log, *args)
 
 
-_stop = stop_sample_app
+_stop = stop_process
 
 
 @pytest.fixture(scope="module")

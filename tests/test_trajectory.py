@@ -236,6 +236,18 @@ def test_check_catches_a_bad_actor_and_wrong_types(tmp_path: Path) -> None:
     assert ("steps.jsonl:1", "actor") in found and ("steps.jsonl:3", "step") in found
 
 
+def test_check_knows_the_element_missing_codes(tmp_path: Path) -> None:
+    root = write_sample(tmp_path / "t")
+    rewrite_line(root, 0, element=None, element_missing="popup_not_exposed")  # fine: a known code, no element
+    rewrite_line(root, 1, element=None, element_missing="gone fishing")
+    rewrite_line(root, 2, element={"name": "Save", "role": "push button", "rect": None, "application": "x"},
+                 element_missing="not_found")
+    found = [(p.where, p.message) for p in errors(check_trajectory(root))]
+    assert [where for where, _ in found] == ["steps.jsonl:2", "steps.jsonl:3"]
+    assert "'gone fishing'" in found[0][1] and "timeout" in found[0][1]
+    assert "has an element" in found[1][1]
+
+
 def test_check_catches_a_newer_format_version(tmp_path: Path) -> None:
     root = write_sample(tmp_path / "t")
     meta = json.loads((root / "meta.json").read_text())

@@ -63,6 +63,7 @@ def test_popup_menu_is_its_own_top_level(windows, sample_app, xdo):
     xdo.key("Escape")
     assert info, "the popup menu's window is not on top"
     assert info.pid == sample_app.proc.pid
+    assert info.popup and info.frame is None  # override-redirect: no WM frame, no focus
     left, top, right, bottom = info.rect
     assert left <= copy[0] and top <= copy[1] and copy[2] <= right and copy[3] <= bottom
 
@@ -87,7 +88,8 @@ def test_window_manager_frame_and_net_active_window(windows, xdisplay):
         conn.sync()
         info = wait_until(lambda: windows.window_at(1100, 700))
         assert info == WindowInfo(title="Fenêtre", application="ClientClass", pid=4242,
-                                  rect=(1050, 620, 1250, 750), window_id=client.id)
+                                  rect=(1050, 620, 1250, 750), window_id=client.id,
+                                  frame=(1050, 600, 1250, 750), popup=False)
         root.change_property(active, Xatom.WINDOW, 32, [client.id])
         conn.sync()
         assert windows.active_window() == info

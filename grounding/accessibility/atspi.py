@@ -4,9 +4,10 @@ Linux: AT-SPI spoken directly over D-Bus with jeepney (no pyatspi / PyGObject). 
 and macOS (AX) are seams for now: `open_accessibility` returns a `NullAccessibility` saying so.
 
 Every query runs under one deadline (`query_timeout`, 0.5 s by default): a hung or stopped application
-makes a query return None instead of stalling the recorder, and that application is then skipped for a
-short while so that the next events are not slowed down too. Safe to call from any thread: queries are
-serialised by a lock, and a caller that cannot get the lock in time gets None.
+makes a query return None (a lookup: "timeout") instead of stalling the recorder, and that application is
+then skipped for a short while so that the next events are not slowed down too. Safe to call from any
+thread: queries are serialised by a lock, and a caller that cannot get the lock in time gets None.
+How the element under a point and the focused one are found: grounding.accessibility.locate.
 """
 
 from __future__ import annotations
@@ -15,40 +16,24 @@ import os
 import sys
 import threading
 import time
-from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from jeepney import DBusAddress, Message, new_method_call
 from jeepney.low_level import HeaderFields
 
+from grounding.accessibility import locate
 from grounding.accessibility.dbus_client import CallError, DBusConnection
 from grounding.accessibility.protocol import (
-    ACCESSIBLE, COMPONENT, COORD_SCREEN, MANAGED_CHILD_CAP, NULL_PATH, PROPERTIES, REGISTRY, ROLE_EXTENDED,
-    ROLE_NAMES, ROOT_PATH, AccessibilityUnavailable, ElementInfo, NullAccessibility, Ref, get_name, method_call,
-    rect_from_extents, state_names,
+    ACCESSIBLE, COMPONENT, COORD_SCREEN, REGISTRY, ROLE_EXTENDED, ROLE_NAMES, ROOT_PATH, AccessibilityUnavailable,
+    ElementInfo, ElementLookup, NullAccessibility, Ref, get_name, method_call, rect_contains, rect_from_extents,
+    state_names,
 )
 from grounding.accessibility.tree import list_elements
-from grounding.accessibility.windows import Correction, NullWindows, WindowInfo, extents_correction, open_windows
+from grounding.accessibility.windows import Correction, NullWindows, WindowInfo, open_windows, window_correction
 
 __all__ = ["AtSpiAccessibility", "find_atspi_bus_address", "open_accessibility"]
 
-_MAX_DEPTH = 64  # GetAccessibleAtPoint descent; a cycle in a broken tree must still end
-_FOCUS_NODE_CAP = 3000  # nodes visited looking for the focused one
 _PENALTY_S = 2.0  # how long an application that timed out is skipped
-
-
-def _same_box(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    """Whether two boxes overlap by at least half of each (a WM frame or a border may differ a bit)."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return False
-    overlap = width * height
-    return overlap * 2 >= (a[2] - a[0]) * (a[3] - a[1]) and overlap * 2 >= (b[2] - b[0]) * (b[3] - b[1])
-
-
-def _contains(rect: tuple[int, int, int, int] | None, x: int, y: int) -> bool:
-    return rect is not None and rect[0] <= x < rect[2] and rect[1] <= y < rect[3]
 
 
 # ---- the AT-SPI backend ---------------------------------------------------------------------------
@@ -68,16 +53,25 @@ class AtSpiAccessibility:
         self._pid_of_bus: dict[str, int | None] = {}  # unique bus names are never reused
         self._app_names: dict[str, str | None] = {}
         self._skip_until: dict[str, float] = {}  # bus name -> monotonic time it timed out + penalty
+        self._bus_lost = False  # the connection broke (unavailable since), as opposed to closed
 
     # ---- public queries -------------------------------------------------------------------
 
+    def lookup_element_at(self, x: int, y: int) -> ElementLookup:
+        """The deepest accessible element containing the screen point (x, y), or why there is none."""
+        return self._lookup(lambda deadline: locate.element_at(self, x, y, deadline))
+
+    def lookup_focused_element(self) -> ElementLookup:
+        """The element with keyboard focus in the active window, or why there is none."""
+        return self._lookup(lambda deadline: locate.focused_element(self, deadline))
+
     def element_at(self, x: int, y: int) -> ElementInfo | None:
         """The deepest accessible element containing the screen point (x, y), or None."""
-        return self._guarded(lambda deadline: self._element_at(x, y, deadline))
+        return self.lookup_element_at(x, y).element
 
     def focused_element(self) -> ElementInfo | None:
-        """The element with keyboard focus in the active application, or None."""
-        return self._guarded(self._focused_element)
+        """The element with keyboard focus in the active window, or None."""
+        return self.lookup_focused_element().element
 
     def elements(self, near: tuple[int, int] | None = None, *, node_cap: int = 5000,
                  timeout: float = 2.0) -> list[ElementInfo]:
@@ -95,20 +89,24 @@ class AtSpiAccessibility:
 
     # ---- query plumbing -------------------------------------------------------------------
 
-    def _guarded(self, query: Any) -> ElementInfo | None:
-        """Run a query under the lock and one deadline; any failure becomes None."""
+    def _lookup(self, query: Callable[[float], ElementLookup]) -> ElementLookup:
+        """Run a lookup under the lock and one deadline; a failure becomes its ELEMENT_MISSING_CODES code."""
         start = time.monotonic()
-        if not self.available or not self._lock.acquire(timeout=self._query_timeout):
-            return None
+        if not self.available:
+            return ElementLookup(missing="bus_error" if self._bus_lost else "no_accessibility")
+        if not self._lock.acquire(timeout=self._query_timeout):
+            return ElementLookup(missing="timeout")  # another query is still waiting on a slow application
         try:
-            deadline = start + self._query_timeout
-            return query(deadline)
-        except (TimeoutError, CallError, ValueError, IndexError, TypeError):
-            return None  # hung app (already put in the penalty box), vanished object, odd reply
+            return query(start + self._query_timeout)
+        except TimeoutError:  # a hung application, already put in the penalty box
+            return ElementLookup(missing="timeout")
+        except (CallError, ValueError, IndexError, TypeError):  # a vanished object, an odd reply
+            return ElementLookup(missing="bus_error")
         except OSError as exc:
             self.available = False
+            self._bus_lost = True
             self.reason = f"connection to the AT-SPI bus lost: {exc}"
-            return None
+            return ElementLookup(missing="bus_error")
         finally:
             self._lock.release()
 
@@ -156,36 +154,14 @@ class AtSpiAccessibility:
         except Exception:  # the window layer is a hint; AT-SPI alone can still answer
             return None
 
-    # ---- element at a point ---------------------------------------------------------------
-
-    def _element_at(self, x: int, y: int, deadline: float) -> ElementInfo | None:
-        window = self._window("window_at", x, y)
-        app = self._app_for_pid(window.pid if window else None, deadline)
-        apps = [app] if app is not None else self._applications(deadline)
-        found = self._frame_at(apps, x, y, window, deadline)
-        if found is None:
-            return None
-        node, correction = found
-        ax, ay = correction.point_back(x, y)  # the point in the application's own (maybe logical) pixels
-        for _ in range(_MAX_DEPTH):
-            child = self._call_app(
-                [method_call(node, COMPONENT, "GetAccessibleAtPoint", "iiu", (ax, ay, COORD_SCREEN))], deadline
-            )[0]
-            if isinstance(child, CallError):
-                break  # no Component here: the node itself is the answer
-            child_ref = (str(child[0][0]), str(child[0][1]))
-            if child_ref[1] == NULL_PATH or child_ref == node:
-                break
-            node = child_ref
-        info = self._describe(node, deadline)
-        return info if correction.identity or info.rect is None else replace(info, rect=correction.rect(info.rect))
+    # ---- top-levels ---------------------------------------------------------------------------
 
     def _frame_at(
         self, apps: list[Ref], x: int, y: int, window: WindowInfo | None, deadline: float
     ) -> tuple[Ref, Correction] | None:
         """The showing top-level of these applications that contains the point, and how its extents
-        map to screen pixels (grounding.accessibility.windows.extents_correction; Qt under QT_SCALE_FACTOR reports
-        logical ones).
+        map to screen pixels (grounding.accessibility.windows.window_correction; Qt under QT_SCALE_FACTOR reports
+        logical ones; GTK under a reparenting WM reports the frame's box, title bar included).
 
         With the X window under the point known, only a top-level whose extents map onto that window
         counts: Qt leaves popup windows (menus, combo box lists) out of its tree, and the main
@@ -214,35 +190,18 @@ class AtSpiAccessibility:
                     continue
                 correction = Correction()
                 if window is not None and window.rect is not None:
-                    fit = extents_correction(rect, window.rect)
+                    fit = window_correction(rect, window)  # the client's box, or its WM frame's
                     if fit is None:
-                        continue
-                    correction = fit[0]
-                    rect = correction.rect(rect)
-                    if not _same_box(rect, window.rect):
                         continue  # e.g. the main window under a popup menu that AT-SPI does not list
-                    score = float(sum(abs(a - b) for a, b in zip(rect, window.rect)))
+                    correction, score = fit
+                    rect = correction.rect(rect)
                 else:
                     score = float((rect[2] - rect[0]) * (rect[3] - rect[1]))
-                if not _contains(rect, x, y):
+                if not rect_contains(rect, x, y):
                     continue
                 if best is None or score < best[0]:
                     best = (score, (str(frame[0]), str(frame[1])), correction)
         return (best[1], best[2]) if best else None
-
-    # ---- focused element ------------------------------------------------------------------
-
-    def _focused_element(self, deadline: float) -> ElementInfo | None:
-        window = self._window("active_window")
-        app = self._app_for_pid(window.pid if window else None, deadline)
-        if app is None:
-            app = self._active_app(deadline)
-        if app is None:
-            return None
-        # Always walk the tree, never trust the last answer's "focused" state: Qt leaves that state on a
-        # list's current item after focus has moved elsewhere.
-        focused = self._find_focused(app, deadline)
-        return self._describe(focused, deadline) if focused else None
 
     def _active_app(self, deadline: float) -> Ref | None:
         """Without a window to go by: the application one of whose top-levels is "active"."""
@@ -255,33 +214,6 @@ class AtSpiAccessibility:
             if any(not isinstance(s, CallError) and "active" in state_names(s[0]) for s in states):
                 return app
         return None
-
-    def _find_focused(self, app: Ref, deadline: float) -> Ref | None:
-        """Breadth-first through showing objects, one batched round trip per level; deepest focused wins."""
-        level: list[Ref] = [app]
-        found: Ref | None = None
-        visited = 0
-        while level and visited < _FOCUS_NODE_CAP:
-            level = level[: _FOCUS_NODE_CAP - visited]
-            visited += len(level)
-            states = self._call_app([method_call(n, ACCESSIBLE, "GetState") for n in level], deadline)
-            names = [frozenset() if isinstance(s, CallError) else state_names(s[0]) for s in states]
-            focused_here = [n for n, s in zip(level, names) if "focused" in s]
-            if focused_here:
-                found = focused_here[0]
-                parents = [found]  # look below it only: a focused list may have a focused item
-            else:
-                parents = [n for n, s in zip(level, names) if "showing" in s and "manages-descendants" not in s]
-            if not parents:
-                break
-            counts = None
-            if focused_here and "manages-descendants" in names[level.index(found)]:
-                counts = self._call_app([method_call(found, PROPERTIES, "Get", "ss", (ACCESSIBLE, "ChildCount"))], deadline)
-                if isinstance(counts[0], CallError) or counts[0][0][1] > MANAGED_CHILD_CAP:
-                    break
-            children = self._call_app([method_call(p, ACCESSIBLE, "GetChildren") for p in parents], deadline)
-            level = [(str(c[0]), str(c[1])) for r in children if not isinstance(r, CallError) for c in r[0]]
-        return found
 
     # ---- describing one element -----------------------------------------------------------
 
@@ -376,7 +308,8 @@ def _x_root_atspi_bus(display: str) -> str | None:
 def open_accessibility(
     env: Mapping[str, str] | None = None, timeout: float = 1.0, query_timeout: float = 0.5
 ) -> AtSpiAccessibility | NullAccessibility:
-    """The platform's accessibility backend, or a NullAccessibility with the reason. Never raises.
+    """The platform's accessibility backend, or a NullAccessibility with the reason (its lookups answer
+    "bus_error" where a bus was found but is broken, else "no_accessibility"). Never raises.
 
     `timeout` bounds connecting; `query_timeout` bounds each element_at / focused_element call.
     """
@@ -391,13 +324,13 @@ def open_accessibility(
     except AccessibilityUnavailable as exc:
         return NullAccessibility(str(exc))
     except (OSError, TimeoutError, RuntimeError, ValueError, CallError) as exc:
-        return NullAccessibility(f"cannot connect to the AT-SPI bus: {exc}")
+        return NullAccessibility(f"cannot connect to the AT-SPI bus: {exc}", missing="bus_error")
     try:
         registry = method_call((REGISTRY, ROOT_PATH), ACCESSIBLE, "GetChildren")
         bus.call(registry, time.monotonic() + timeout)
     except (OSError, TimeoutError, CallError) as exc:
         bus.close()
-        return NullAccessibility(f"the AT-SPI registry does not answer: {exc}")
+        return NullAccessibility(f"the AT-SPI registry does not answer: {exc}", missing="bus_error")
     display = env.get("DISPLAY")
     windows = open_windows(display) if display else NullWindows("no X display")
     return AtSpiAccessibility(bus, windows, query_timeout)

@@ -1,5 +1,6 @@
-"""The accessibility seam: the `Accessibility` protocol, its null stand-in, the element record, and the
-AT-SPI D-Bus vocabulary (roles, states, object paths, method calls) that the backend and the tree share."""
+"""The accessibility seam: the `Accessibility` protocol, its null stand-in, the element record, a lookup's
+answer (the element, or why there is none), and the AT-SPI D-Bus vocabulary (roles, states, object paths,
+method calls) that the backend and the tree share."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any, Protocol
 
 from jeepney import DBusAddress, Message, new_method_call
 
-__all__ = ["ElementInfo", "AccessibilityUnavailable", "Accessibility", "NullAccessibility", "Ref",
-           "ROLE_NAMES", "STATE_NAMES"]
+__all__ = ["ElementInfo", "ElementLookup", "ELEMENT_MISSING_CODES", "AccessibilityUnavailable", "Accessibility",
+           "NullAccessibility", "Ref", "ROLE_NAMES", "STATE_NAMES"]
 
 # AtspiRole values, in order (libatspi's atspi_role_get_name). Qt answers GetRoleName with "text" for a
 # password field while GetRole says PASSWORD_TEXT, so names come from the number, as libatspi does.
@@ -77,15 +78,44 @@ class ElementInfo:
         }
 
 
+# Why a lookup found no element; trajectories carry the code as a step's "element_missing".
+ELEMENT_MISSING_CODES: tuple[str, ...] = (
+    "no_accessibility",  # accessibility is off or unreachable, or the program there exposes none
+    "bus_error",  # the AT-SPI bus broke, or an application answered with an error or nonsense
+    "timeout",  # the application (or the bus) did not answer within the query's deadline
+    "popup_not_exposed",  # a popup window (menu, list) that its toolkit leaves out of the tree (Qt)
+    "not_found",  # asked and answered: no element there, or nothing has keyboard focus
+)
+
+
+@dataclass(frozen=True)
+class ElementLookup:
+    """One lookup's answer: the element, or (exactly when there is none) the ELEMENT_MISSING_CODES code why."""
+
+    element: ElementInfo | None = None
+    missing: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.element is None) == (self.missing is None):
+            raise ValueError("an ElementLookup holds either an element or the reason it is missing")
+        if self.missing is not None and self.missing not in ELEMENT_MISSING_CODES:
+            raise ValueError(f"unknown missing-element code {self.missing!r}")
+
+
 class AccessibilityUnavailable(Exception):
     """No accessibility tree can be reached here; the message says why."""
 
 
 class Accessibility(Protocol):
-    """The element under a point and the focused element, or None when unknown."""
+    """The element under a point and the focused element: as a lookup that says why when there is none,
+    or as the element alone (None when unknown)."""
 
     available: bool
     reason: str | None
+
+    def lookup_element_at(self, x: int, y: int) -> ElementLookup: ...
+
+    def lookup_focused_element(self) -> ElementLookup: ...
 
     def element_at(self, x: int, y: int) -> ElementInfo | None: ...
 
@@ -98,12 +128,20 @@ class Accessibility(Protocol):
 
 
 class NullAccessibility:
-    """Stands in where no accessibility tree is reachable; every query answers None."""
+    """Stands in where no accessibility tree is reachable; every query answers None, and every lookup
+    the `missing` code (no_accessibility, or bus_error where a bus was found but is broken)."""
 
     available = False
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, missing: str = "no_accessibility") -> None:
         self.reason: str | None = reason
+        self._miss = ElementLookup(missing=missing)
+
+    def lookup_element_at(self, x: int, y: int) -> ElementLookup:
+        return self._miss
+
+    def lookup_focused_element(self) -> ElementLookup:
+        return self._miss
 
     def element_at(self, x: int, y: int) -> ElementInfo | None:
         return None
@@ -136,6 +174,10 @@ def state_names(words: list[int] | tuple[int, ...]) -> frozenset[str]:
                 number = word_index * 32 + bit
                 names.add(STATE_NAMES[number] if number < len(STATE_NAMES) else f"state-{number}")
     return frozenset(names)
+
+
+def rect_contains(rect: tuple[int, int, int, int] | None, x: int, y: int) -> bool:
+    return rect is not None and rect[0] <= x < rect[2] and rect[1] <= y < rect[3]
 
 
 def rect_from_extents(extents: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:

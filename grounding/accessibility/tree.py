@@ -83,9 +83,10 @@ class ElementListing:
 
 def list_elements(a11y: "AtSpiAccessibility", near: tuple[int, int] | None = None, *,
                   node_cap: int = DEFAULT_NODE_CAP, timeout: float = 2.0,
-                  everything: bool = False) -> ElementListing:
+                  everything: bool = False, include_unnamed: bool = False) -> ElementListing:
     """The showing elements (with a name, role, box) of one application's windows (or of every
-    application's, with ``everything``); never raises."""
+    application's, with ``everything``); ``include_unnamed`` lists those without a name too (an editor's
+    text area, found by role and place); never raises."""
     start = time.monotonic()
     deadline = start + timeout
     listing = ElementListing()
@@ -103,7 +104,7 @@ def list_elements(a11y: "AtSpiAccessibility", near: tuple[int, int] | None = Non
         else:
             windows = _match_windows(a11y, tops)
             listing.windows = [t.to_dict() for t in tops]
-            owners = _walk(a11y, tops, node_cap, deadline, listing)
+            owners = _walk(a11y, tops, node_cap, deadline, listing, include_unnamed)
             _mark_covered(listing, owners, tops, windows)
     except TimeoutError:
         listing.complete, listing.note = False, f"the application did not answer within {timeout} s"
@@ -225,7 +226,7 @@ def _mark_covered(listing: ElementListing, owners: list[int], tops: list[TopLeve
 
 
 def _walk(a11y: "AtSpiAccessibility", tops: list[TopLevel], node_cap: int, deadline: float,
-          listing: ElementListing) -> list[int]:
+          listing: ElementListing, include_unnamed: bool = False) -> list[int]:
     """Breadth-first through showing nodes; fills ``listing``; returns each element's top-level index."""
     level = [(top.ref, i) for i, top in enumerate(tops)]
     owners: list[int] = []
@@ -248,7 +249,8 @@ def _walk(a11y: "AtSpiAccessibility", tops: list[TopLevel], node_cap: int, deadl
         parents = []
         for (ref, owner), (info, states, child_count) in zip(level, infos):
             if info is not None and "showing" in states:
-                if info.rect is not None and (info.name or info.description) and info.role != "application":
+                if info.rect is not None and (info.name or info.description or include_unnamed) \
+                        and info.role != "application":
                     correction = tops[owner].correction
                     listing.elements.append(info if correction.identity else
                                             dataclasses.replace(info, rect=correction.rect(info.rect)))

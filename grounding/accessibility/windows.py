@@ -15,7 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["WindowInfo", "Windows", "X11Windows", "NullWindows", "open_windows", "Correction", "extents_correction"]
+__all__ = ["WindowInfo", "Windows", "X11Windows", "NullWindows", "open_windows", "Correction", "extents_correction",
+           "window_correction"]
 
 # How deep below a WM frame to look for the client window; frames nest one or two levels.
 _CLIENT_SEARCH_DEPTH = 3
@@ -30,6 +31,11 @@ class WindowInfo:
     pid: int | None  # _NET_WM_PID, when the client sets it
     rect: tuple[int, int, int, int] | None  # left, top, right, bottom in screen pixels
     window_id: int | None
+    # The reparenting WM's frame around it (title bar, borders), None without one: GTK reports a
+    # top-level's extents as this frame's, not the client's.
+    frame: tuple[int, int, int, int] | None = None
+    # Override-redirect: a menu, a combo box's list or a tooltip, which no WM manages or frames.
+    popup: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for a trajectory step."""
@@ -110,7 +116,7 @@ class X11Windows:
                 window = self._focus_top_level()
             if window is None:
                 return None
-            return self._describe(self._client_of(window))
+            return self._describe(self._client_of(window), self._top_level_of(window))
         except (XError, ConnectionError):
             return None
 
@@ -120,7 +126,7 @@ class X11Windows:
 
         try:
             top = self._top_level_at(x, y)
-            return self._describe(self._client_of(top)) if top is not None else None
+            return self._describe(self._client_of(top), top) if top is not None else None
         except (XError, ConnectionError):
             return None
 
@@ -133,7 +139,7 @@ class X11Windows:
             for window in self._root.query_tree().children:
                 client = self._client_of(window)
                 if self._pid(client) in pids:
-                    found.append(self._describe(client))
+                    found.append(self._describe(client, window))
         except (XError, ConnectionError):
             pass
         return found
@@ -149,7 +155,7 @@ class X11Windows:
                     attrs = window.get_attributes()
                     if attrs.map_state != X.IsViewable or attrs.win_class != X.InputOutput:
                         continue
-                    found.append(self._describe(self._client_of(window)))
+                    found.append(self._describe(self._client_of(window), window))
                 except XError:  # vanished meanwhile
                     continue
         except (XError, ConnectionError):
@@ -221,13 +227,23 @@ class X11Windows:
                 return found
         return None
 
-    def _describe(self, window: Any) -> WindowInfo:
+    def _describe(self, window: Any, top: Any | None = None) -> WindowInfo:
+        """The client `window`; `top` is the root's child holding it (its WM frame, or itself)."""
+        frame, popup = None, False
+        if top is not None and top.id != window.id:
+            geom = top.get_geometry()
+            outer = 2 * geom.border_width
+            frame = (geom.x, geom.y, geom.x + geom.width + outer, geom.y + geom.height + outer)
+        elif top is not None:
+            popup = bool(top.get_attributes().override_redirect)
         return WindowInfo(
             title=self._title(window),
             application=self._wm_class(window),
             pid=self._pid(window),
             rect=self._rect(window),
             window_id=int(window.id),
+            frame=frame,
+            popup=popup,
         )
 
     def _title(self, window: Any) -> str | None:
@@ -311,6 +327,38 @@ def extents_correction(reported: tuple[int, int, int, int],
     if misfit > 3 * scale:
         offset = (0, 0)  # sizes differ by decorations (a WM frame): the origin says nothing reliable
     return Correction(scale, offset), misfit
+
+
+def window_correction(reported: tuple[int, int, int, int],
+                      window: WindowInfo) -> tuple[Correction, float] | None:
+    """The correction taking a top-level's reported extents onto this window, and how badly they fit
+    (0 = exactly; an offset counts too, so that of two same-sized windows of one application the one
+    at the reported place wins); None when they are not one box (the main window below a popup menu
+    that AT-SPI does not list). The window's box is its client's or its WM frame's, whichever fits:
+    GTK reports the frame, title bar included; Qt the client."""
+    best: tuple[Correction, float] | None = None
+    for target in (window.rect, window.frame):
+        fit = extents_correction(reported, target) if target is not None else None
+        if fit is None:
+            continue
+        rect = fit[0].rect(reported)
+        if not _same_box(rect, target):
+            continue
+        offset = fit[0].offset
+        distance = sum(abs(a - b) for a, b in zip(rect, target)) + 0.25 * (abs(offset[0]) + abs(offset[1]))
+        if best is None or distance < best[1]:
+            best = (fit[0], distance)
+    return best
+
+
+def _same_box(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two boxes overlap by at least half of each (a WM frame or a border may differ a bit)."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return False
+    overlap = width * height
+    return overlap * 2 >= (a[2] - a[0]) * (a[3] - a[1]) and overlap * 2 >= (b[2] - b[0]) * (b[3] - b[1])
 
 
 def _as_text(value: bytes | str) -> str:

@@ -20,7 +20,7 @@ from pcagent.cli.trace import print_steps
 from grounding.base import box_center
 from pcagent.cli.record import default_out
 from pcagent.testbed.recorder_process import RecorderProcess
-from pcagent.testbed.sampleapp_process import SampleAppError, start_sample_app
+from pcagent.testbed.sampleapp_process import SampleAppError, start_sample_app, stop_process
 from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay
 from pcagent.testbed.xdo import Xdo
 from tracker.format.trajectory import read_trajectory
@@ -117,8 +117,7 @@ def run_demo(args) -> int:
                     recorder.kill()
                     raise
             finally:
-                app.terminate()
-                app.wait(10)
+                stop_process(app, grace_s=10)
             if code != 0:
                 print(f"pcagent demo: the recorder failed:\n{recorder.output}", file=sys.stderr)
                 return 1
@@ -132,8 +131,7 @@ def run_demo(args) -> int:
             try:
                 replay_code = _replay(env, recorded, replayed)
             finally:
-                app.terminate()
-                app.wait(10)
+                stop_process(app, grace_s=10)
             print(f"\nWhat the moved app saw: {_app_summary(log)}")
     except (DisplayError, DemoError, subprocess.SubprocessError) as exc:
         print(f"pcagent demo: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 from tracker.recording.merge import MergeConfig
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.format.trajectory import format_step_line, read_trajectory
+from tracker.privacy import PrivacySettingsError, load_privacy_settings
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -101,6 +102,11 @@ def run_record(args) -> int:
     except TaskFileError as exc:
         print(f"pcagent record: {exc}", file=sys.stderr)
         return 2
+    try:
+        privacy = load_privacy_settings()
+    except PrivacySettingsError as exc:
+        print(f"pcagent record: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else default_out()
     hotkeys = dict(DEFAULT_HOTKEYS)
     for command in hotkeys:
@@ -111,13 +117,15 @@ def run_record(args) -> int:
         fps=args.fps, hotkeys=hotkeys, exclude_windows=args.exclude_window or [],
         accessibility=not args.no_accessibility,
         merge=MergeConfig(idle_wait_s=args.idle_wait if args.idle_wait > 0 else None),
+        privacy=privacy,
     )
     recorder = Recorder(out, task=task, config=config,
                         on_step=lambda step: print(format_step_line(step), flush=True),
                         on_status=lambda status: print(f"[{status}]", flush=True))
-    stop_requested = []
+    # The handler hands the stop to the recorder's own queue, so the wait below wakes as soon as
+    # the pending steps are merged, not at its next poll.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop_requested.append(True))
+        signal.signal(sig, lambda *_: recorder.request_stop())
     try:
         recorder.start()
     except RecorderError as exc:
@@ -125,7 +133,12 @@ def run_record(args) -> int:
         return 1
     print(f"Recording to {out}\n  stop: {hotkeys['stop']} (or Ctrl-C)   pause/resume: {hotkeys['pause']}"
           f"   finish: {hotkeys['finish']}   fail: {hotkeys['fail']}", flush=True)
-    while not stop_requested and not recorder.wait(0.1):
+    if not recorder.accessibility_available:
+        still = "window titles and secret-looking text" if privacy.redact_secret_text else "window titles"
+        print(f"note: accessibility is not available ({recorder.accessibility_reason}), so password fields "
+              f"cannot be recognised; only {still} get typing redacted. "
+              f"Pause ({hotkeys['pause']}) before typing a secret.", flush=True)
+    while not recorder.wait(1.0):
         pass
     recorder.stop()
     for error in recorder.errors:

@@ -33,6 +33,7 @@ from models.base import Message, VisionLanguageModel
 from models.errors import ModelError
 from pcagent.agent.types import Proposal
 from tracker.format.actions import ActionError, normalize_key
+from tracker.privacy import looks_like_secret  # one detector for the guards and the recorder's redaction
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,18 +72,6 @@ DEFAULT_MAYBE_HOTKEYS: dict[frozenset[str], str] = {
     frozenset({"ctrl", "enter"}): "sends the message in many mail and chat clients",
 }
 
-# Known credential shapes; each is specific enough that a match is worth a question.
-_SECRET_PATTERNS = (
-    ("an OpenAI-style API key", re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}")),
-    ("a Google API key", re.compile(r"\bAIza[A-Za-z0-9_\-]{30,}")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_\-]{16,}")),
-    ("a PEM key or certificate", re.compile(r"-----BEGIN [A-Z0-9 ]+-----")),
-)
-_TOKEN = re.compile(r"[A-Za-z0-9_\-+=]{24,}")  # "/" and "." split tokens: paths and URLs are not keys
-_CARD_CANDIDATE = re.compile(r"(?<![\d])\d(?:[ \-]?\d){12,18}(?![\d])")
 _PASSWORD_ROLES = ("password",)  # AT-SPI "password text", UIA "Edit" with IsPassword -> "password"
 
 
@@ -110,44 +99,6 @@ class Guard(Protocol):
 
 # ---------------------------------------------------------------------------------------------------
 # Detectors
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-def _char_class(char: str) -> int:
-    return 0 if char.isdigit() else 1 if char.isupper() else 2 if char.islower() else 3
-
-
-def _looks_random(token: str) -> bool:
-    """Keys and hashes switch between digits, upper and lower case often; names and words do not."""
-    digits = sum(c.isdigit() for c in token)
-    letters = sum(c.isalpha() for c in token)
-    classes = [_char_class(c) for c in token if c.isalnum()]
-    switches = sum(a != b for a, b in zip(classes, classes[1:]))
-    return digits >= 2 and letters >= 2 and switches >= max(6, len(token) // 6)
-
-
-def looks_like_secret(text: str) -> str | None:
-    """What kind of secret the text seems to hold ("a GitHub token"), or None."""
-    for kind, pattern in _SECRET_PATTERNS:
-        if pattern.search(text):
-            return kind
-    for match in _CARD_CANDIDATE.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits):
-            return "a payment card number"
-    for match in _TOKEN.finditer(text):
-        if _looks_random(match.group()):
-            return "a long random-looking token"
-    return None
 
 
 def parse_hotkey(spec: str) -> frozenset[str]:

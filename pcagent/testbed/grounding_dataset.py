@@ -36,6 +36,7 @@ from PIL import Image
 
 from grounding.benchmark.screenspot import Sample, write_dataset
 from pcagent.testbed.real_programs import REAL_PROGRAMS, capture_program
+from pcagent.testbed.sampleapp_process import stop_process
 from pcagent.testbed.screen_samples import grab_screen, is_uniform, pick
 from pcagent.testbed.virtual_display import VirtualDisplay
 from pcagent.testbed.xdo import Xdo
@@ -177,13 +178,7 @@ class _AppRun:
         raise RuntimeError(f"the sample app logged no {event!r} within {timeout} s")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def _sample(image: Path, instruction: str, box: list[int], data_type: str, variant: str, target: str,

@@ -13,14 +13,17 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 
 class RecorderProcess:
-    def __init__(self, out: Path | str, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, out: Path | str, *args: str, env: Mapping[str, str] | None = None,
+                 program: Sequence[str] = (sys.executable, "-m", "pcagent")) -> None:
+        """`program` is what runs the `record` command (a benchmark may run a patched copy)."""
         self.out = Path(out)
         self.args = [str(a) for a in args]
         self.env = dict(env) if env is not None else None
+        self.program = [str(part) for part in program]
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
@@ -28,7 +31,7 @@ class RecorderProcess:
     def start(self, timeout: float = 30.0) -> "RecorderProcess":
         """Start recording; return once the recorder listens (it printed "Recording to")."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pcagent", "record", "--out", str(self.out), *self.args],
+            [*self.program, "record", "--out", str(self.out), *self.args],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1,
         )

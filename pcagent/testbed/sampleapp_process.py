@@ -1,4 +1,5 @@
-"""Starting the bundled sample app as a child process and waiting until it is ready.
+"""Starting the bundled sample app as a child process and waiting until it is ready, and ending any
+child program (SIGTERM, then SIGKILL).
 
 The demo, the dataset maker, the benchmarks and the tests all run it the same way: a
 child on some display, logging JSON lines; its "ready" event carries every widget's
@@ -48,18 +49,18 @@ def start_sample_app(env: Mapping[str, str], log: Path, *args: object,
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    stop_sample_app(proc)
+    stop_process(proc)
     error = stderr_path.read_text(errors="replace")[-2000:]
     raise SampleAppError(f"the sample app did not get ready within {timeout} s "
                          f"(exit status {proc.returncode}): {error or 'no error output'}")
 
 
-def stop_sample_app(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if it lingers."""
+def stop_process(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """End a child program we started: SIGTERM, then SIGKILL if it lingers past ``grace_s``."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(5)
+            proc.wait(grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            proc.wait(grace_s)

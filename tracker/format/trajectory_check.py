@@ -2,7 +2,8 @@
 
 :func:`check_trajectory` reports everything wrong with a folder: what the tolerant reader already noticed,
 plus format, step and file checks (screenshot paths, PNG/JPEG integrity, canonical actions, index and time
-order, leftover temporary files). :func:`png_problem` is the PNG integrity check on its own.
+order, known element_missing codes, leftover temporary files). :func:`png_problem` is the PNG integrity
+check on its own.
 """
 
 from __future__ import annotations
@@ -101,12 +102,29 @@ def _check_step(root: Path, step: Step, where: str) -> list[Problem]:
         reason = _check_image(root, step.screenshot)
         if reason:
             problems.append(Problem("error", step.screenshot, f"{reason} (step {step.index}, {where})"))
+    problems.extend(_check_element_missing(step, where))
     marked = step.extra.get("marked_screenshot")
     if isinstance(marked, str) and marked != step.screenshot:
         reason = _check_image(root, marked)
         if reason:
             problems.append(Problem("error", marked, f"{reason} (marked screenshot of step {step.index})"))
     return problems
+
+
+def _check_element_missing(step: Step, where: str) -> list[Problem]:
+    """`element_missing` says why `element` is null: one known code, and only on a step without one."""
+    if "element_missing" not in step.extra:
+        return []
+    # The codes are the accessibility layer's; imported here so that importing tracker stays light.
+    from grounding.accessibility.protocol import ELEMENT_MISSING_CODES
+
+    code = step.extra["element_missing"]
+    if code not in ELEMENT_MISSING_CODES:
+        return [Problem("error", where, f"element_missing must be one of {', '.join(ELEMENT_MISSING_CODES)}, "
+                                        f"not {code!r}")]
+    if step.element is not None:
+        return [Problem("error", where, f"element_missing ({code}) on a step that has an element")]
+    return []
 
 
 def check_trajectory(root: Path | str) -> list[Problem]:

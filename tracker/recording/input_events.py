@@ -42,6 +42,9 @@ class KeyEvent:
     key: str  # pynput name for named keys, else the character ("a", "A", "!")
     char: str | None  # the character the key produced, None for named keys
     pressed: bool
+    # The X window that had the keyboard focus as the key went down (compare for equality only);
+    # None when unknown. Read in the listener, it is not fooled by a window that opens later.
+    window: int | None = None
 
     @property
     def modifier(self) -> str | None:

@@ -7,11 +7,15 @@ screenshot shows the screen before the action began.
 
 What stays pending, and what ends it:
 - a left click waits `double_click_s` for a second press at the same point;
-- typed text is buffered until any other input (backspace edits the buffer);
+- typed text is buffered until any other input (backspace edits the buffer), or until
+  keys go to another window (a password prompt that pops up mid-run gets a run, and a
+  context, of its own);
 - scrolls are summed until other input, or until the pointer moves away;
 - everything pending is flushed before an idle `wait` is emitted.
 Modifier keys pressed and released alone produce nothing; the recorder's own
-control hotkeys are reported as `Control` and never become actions.
+control hotkeys are reported as `Control` and never become actions. A hotkey's context
+is looked up when its first ctrl/alt/super goes down, before the key that may open a
+window (ctrl+s: a Save As dialog) can change what has focus.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class _Pending:
     context: Any
     button: str = ""
     text: list[str] = field(default_factory=list)
+    window: Any = None  # text runs: the window the keys went to (the key's own, else `window_for`)
     dx: int = 0
     dy: int = 0
 
@@ -95,10 +100,16 @@ class ActionMerger:
 
     def __init__(self, config: MergeConfig | None = None,
                  context_for: Callable[[InputEvent], Any] | None = None,
-                 caps_lock: bool = False, started_at: float | None = None) -> None:
+                 caps_lock: bool = False, started_at: float | None = None,
+                 window_for: Callable[[InputEvent], Any] | None = None) -> None:
+        """A text run ends when the keys go to another window, so each run's context is that of the
+        window it was typed into: the window a key went to as it was pressed (KeyEvent.window, from
+        the listener), else what `window_for` (cheaper than `context_for`) answers when it is merged."""
         self.config = config or MergeConfig()
         self._context_for = context_for or (lambda event: None)
+        self._window_for = window_for
         self._held: set[str] = set()  # raw names of held modifier keys
+        self._chord_context: Any = None  # looked up as the first chord modifier went down; used once
         self._caps_lock = caps_lock
         self._pending: _Pending | None = None
         self._last_input = started_at  # monotonic time of the last input or wait: the idle clock
@@ -217,7 +228,12 @@ class ActionMerger:
     # --- keyboard ---------------------------------------------------------------------------
     def _key(self, e: KeyEvent, frame: Any, out: list) -> None:
         if e.modifier:
+            chord_key = e.modifier in CHORD_MODIFIERS
+            if e.pressed and chord_key and not self.modifiers & CHORD_MODIFIERS and not self.paused:
+                self._chord_context = self._context_for(e)
             (self._held.add if e.pressed else self._held.discard)(e.key)
+            if chord_key and not self.modifiers & CHORD_MODIFIERS:
+                self._chord_context = None
             return
         if not e.pressed:
             return
@@ -249,7 +265,10 @@ class ActionMerger:
         elif mods & (CHORD_MODIFIERS | {"shift"}):
             keys = [m for m in MODIFIER_ORDER if m in mods] + [name]
             self._flush(out)
-            self._emit_now(out, actions.hotkey(*keys), e, frame)
+            context, self._chord_context = self._chord_context, None
+            if context is None or not mods & CHORD_MODIFIERS:
+                context = self._context_for(e)
+            out.append(MergedAction(actions.hotkey(*keys), e.t, e.t, None, frame, context))
         else:
             self._flush(out)
             self._emit_now(out, actions.press_key(name), e, frame)
@@ -280,9 +299,12 @@ class ActionMerger:
 
     def _type(self, e: KeyEvent, char: str, frame: Any, out: list) -> None:
         p = self._pending
-        if not (p and p.kind == "text"):
+        # the focus as the key went down when the listener knew it; else looked up now
+        window = ("focus", e.window) if e.window is not None else (
+            ("looked up", self._window_for(e)) if self._window_for else None)
+        if not (p and p.kind == "text" and p.window == window):
             self._flush(out)
-            p = self._pending = _Pending("text", e.t, e.t, None, frame, self._context_for(e))
+            p = self._pending = _Pending("text", e.t, e.t, None, frame, self._context_for(e), window=window)
         p.text.append(char)
         p.t_end = e.t
 

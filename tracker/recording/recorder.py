@@ -30,6 +30,7 @@ from tracker.recording.input_listener import InputListener, InputUnavailable
 from tracker.recording.merge import ActionMerger, Control, MergeConfig, MergedAction, parse_hotkey_spec
 from tracker.recording.context import ContextProvider, StepContext
 from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.privacy import REDACTED_TEXT, PrivacySettings, TypingRedactor
 
 DEFAULT_HOTKEYS = {
     "pause": "ctrl+shift+f9",
@@ -37,8 +38,6 @@ DEFAULT_HOTKEYS = {
     "fail": "ctrl+shift+f11",
     "stop": "ctrl+shift+f12",
 }
-REDACTED_TEXT = "********"
-
 
 class RecorderError(RuntimeError):
     """The recorder cannot start or run here; the message says why and what to do."""
@@ -55,6 +54,7 @@ class RecorderConfig:
     png_compress_level: int = 3
     # "auto" (X DAMAGE where available, else periodic), "damage" or "periodic"; PCAGENT_CAPTURE sets the default
     capture: str = field(default_factory=lambda: os.environ.get("PCAGENT_CAPTURE", "auto"))
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)  # which typed text is redacted
 
     def settings(self) -> dict:
         """What goes into meta.json's "recorder"."""
@@ -64,7 +64,7 @@ class RecorderConfig:
             "double_click_s": m.double_click_s, "double_click_px": m.double_click_px,
             "drag_px": m.drag_px, "idle_wait_s": m.idle_wait_s,
             "exclude_windows": list(self.exclude_windows), "accessibility": self.accessibility,
-            "capture": self.capture,
+            "capture": self.capture, "privacy": self.privacy.to_dict(),
         }
 
 
@@ -119,6 +119,7 @@ class Recorder:
         self._context: ContextProvider | None = None
         self._wall_offset = time.time() - time.monotonic()
         self._last_shot: tuple[Frame, str] | None = None
+        self._redactor = TypingRedactor(self.config.privacy)  # writer thread only: sees every action in order
         self.errors: list[str] = []
         self.accessibility_available: bool | None = None
         self.accessibility_reason: str | None = None
@@ -174,9 +175,14 @@ class Recorder:
 
     def stop(self, outcome: str = "stopped") -> Path:
         """End the recording, write every pending step, and close the trajectory."""
-        self._events.put(Control(outcome, time.monotonic()))
+        self.request_stop(outcome)
         self._stopped.wait(10)
         return self._shutdown(self.outcome or outcome)
+
+    def request_stop(self, outcome: str = "stopped") -> None:
+        """Ask the processing thread to end the recording; `wait()` returns once it has.
+        Safe to call from a signal handler (it only puts on a SimpleQueue)."""
+        self._events.put(Control(outcome, time.monotonic()))
 
     def pause(self) -> None:
         self._events.put(Control("pause", time.monotonic()))
@@ -188,7 +194,8 @@ class Recorder:
         self._events.put(Control("fail", time.monotonic()))
 
     def _shutdown(self, outcome: str) -> Path:
-        self._listener.stop()
+        if not self._listener.stop():
+            self.errors.append("an input listener thread did not end")
         self._events.put(None)
         self._ring.stop()
         for thread in self._threads:
@@ -212,11 +219,12 @@ class Recorder:
 
     # --- processing thread ------------------------------------------------------------------
     def _process(self, started: threading.Event) -> None:
-        self._context = ContextProvider(accessibility=self.config.accessibility)
+        self._context = ContextProvider(accessibility=self.config.accessibility,
+                                        window_labels=self.config.privacy.window_labels)
         self.accessibility_available = self._context.accessibility_available
         self.accessibility_reason = self._context.accessibility_reason
         now = time.monotonic()
-        merger = ActionMerger(self.config.merge, context_for=self._context.for_event,
+        merger = ActionMerger(self.config.merge, context_for=self._context.for_event, window_for=self._window_id,
                               caps_lock=_caps_lock_on(), started_at=now)
         started.set()
         try:
@@ -249,6 +257,11 @@ class Recorder:
                 self._to_write.put(result)
             self._to_write.put(None)
             self._context.close()
+
+    def _window_id(self, event: InputEvent) -> int | None:
+        """Which window a key goes to, by id alone: a title that changes while typing is no new window."""
+        window = self._context.window_for(event)
+        return window.window_id if window else None
 
     def _excluded(self, event: InputEvent) -> bool:
         config = self.config
@@ -295,17 +308,22 @@ class Recorder:
 
     def _write_step(self, merged: MergedAction) -> None:
         context: StepContext | None = merged.context
+        action, extra = merged.action, {}
+        # First, before anything can print or fail with the text in hand; excluded steps too, so
+        # that the redactor follows every click and key.
+        reason = self._redactor.observe(action, context)
+        if reason:
+            action, extra["redacted"] = actions.type_text(REDACTED_TEXT), reason
         if context and context.matches(self.config.exclude_windows, self.config.exclude_window_ids):
             self.steps_excluded += 1
             return
         writer = self._writer
-        action, extra = merged.action, {}
-        if action.kind == "type_text" and context and context.password:
-            action, extra["redacted"] = actions.type_text(REDACTED_TEXT), "password"
         frame = merged.frame
         png = None
         if frame is not None and not (self._last_shot and self._last_shot[0] is frame):
             png = frame.to_png(self.config.png_compress_level)  # outside the slot: the slow part
+        if context and context.element is None and context.element_missing:
+            extra["element_missing"] = context.element_missing  # why "element" is null
         with writer.step_slot() as index:
             step = Step(
                 index=index, time=round(merged.t + self._wall_offset, 3), actor="human",

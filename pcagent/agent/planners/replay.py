@@ -11,6 +11,11 @@ Re-grounding order (the default grounder, a ``CompositeGrounder``; the first eng
    element was recorded), matched on the live screen across scale factors;
 3. OCR: the element's name read off the screen (last: a label beside a field reads the same).
 
+A recorded element without a name (an editor's text area) whose crop is blank, or that the engines
+miss or find in several places, is looked for by its role, application and place among its siblings
+in the live accessibility listing (``role_refind``): the only text area of the editor is clicked at
+the same relative place inside it.
+
 Ties go to the place nearest the recorded point. A target nobody finds (or finds only with a low
 confidence) gives ``call user: step N: ...`` -- never a guess. The planner stays on that step, so the
 next ``plan()`` after the user's help tries it again. A target without a name (or description) is
@@ -41,10 +46,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from grounding.accessibility import AccessibilityGrounder, AtSpiAccessibility, list_elements, open_accessibility
 from grounding.base import (Box, Grounder, GroundingError, GroundingHints, GroundingResult, box_contains,
                             load_screenshot)
+from grounding.ocr import text_near
 from grounding.template import TemplateGrounder, crop_template
 from models.errors import ModelError
+from pcagent.agent.planners.role_refind import refind_by_role, same_place_inside, unnamed_with_role
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format.actions import CLICK_KINDS, FAIL, FINISH, Action, ActionError, call_user
 from models.text_excerpt import shorten
@@ -60,19 +68,21 @@ LARGE_ELEMENT_CROP = (160, 80)
 _EXACT_SLACK_PX = 3  # exact mode tolerates a few pixels of shift (antialiasing, focus frames)
 _FLAT_STD = 2.0  # a crop with less grey-level spread than this has no detail to correlate
 _FLAT_MAX_DIFF = 12.0  # ...so a flat crop is compared by mean absolute difference instead
+_BLANK_SHARE = 0.99  # a crop this much one grey level (give or take a few) is blank space, a caret aside
 _OFFSET_ENGINES = ("accessibility", "template")  # engines whose box is the recorded rectangle / crop
 
 
 def default_replay_grounder(accessibility: Any | None = None) -> Grounder:
-    """Accessibility by recorded name, then the recorded crop, then OCR of the name.
+    """Accessibility by recorded name, then the recorded crop, then OCR of the name (with one OCR cache
+    for the whole replay: each step re-reads only what changed).
 
     ``accessibility``: a backend for AccessibilityGrounder (None opens this platform's on first use).
     """
-    from grounding.accessibility import AccessibilityGrounder
     from grounding.composite import CompositeGrounder
-    from grounding.ocr.engine import OcrGrounder
+    from grounding.ocr import OcrCache, OcrGrounder
 
-    return CompositeGrounder([AccessibilityGrounder(accessibility), TemplateGrounder(), OcrGrounder()])
+    return CompositeGrounder([AccessibilityGrounder(accessibility), TemplateGrounder(),
+                              OcrGrounder(cache=OcrCache())])
 
 
 class ReplayPlanner:
@@ -81,7 +91,10 @@ class ReplayPlanner:
     kind = "replay"
 
     def __init__(self, trajectory_dir: Path | str, *, exact: bool = False,
-                 grounder: Grounder | None = None, min_confidence: float = MIN_CONFIDENCE) -> None:
+                 grounder: Grounder | None = None, min_confidence: float = MIN_CONFIDENCE,
+                 accessibility: Any | None = None) -> None:
+        """``accessibility``: the backend that lists live elements for targets without a name (None: the
+        grounder's accessibility engine's, else this platform's, opened on first use)."""
         try:
             self.trajectory: Trajectory = read_trajectory(trajectory_dir)
         except TrajectoryError as exc:
@@ -89,6 +102,7 @@ class ReplayPlanner:
         self.exact = exact
         self.min_confidence = min_confidence
         self._grounder = grounder
+        self._accessibility = accessibility
         self._template_only = TemplateGrounder()  # for targets that have no name to look up
         self.name = f"replay:{self.trajectory.root.name}"
         self.position = 0  # index into trajectory.steps of the next step to replay
@@ -99,6 +113,14 @@ class ReplayPlanner:
         if self._grounder is None:  # built on first use: OCR and AT-SPI are not needed for exact replay
             self._grounder = default_replay_grounder()
         return self._grounder
+
+    @property
+    def accessibility(self) -> Any:
+        if self._accessibility is None:  # share the grounder's connection to the accessibility bus
+            engines = getattr(self.grounder, "engines", [self.grounder])
+            shared = [e.accessibility for e in engines if isinstance(e, AccessibilityGrounder)]
+            self._accessibility = shared[0] if shared else open_accessibility()
+        return self._accessibility
 
     @property
     def done(self) -> bool:
@@ -155,17 +177,23 @@ class ReplayPlanner:
         crop_box = _crop_box(step, point, self._recorded_origin, shot) if shot is not None else None
         if self.exact:
             return self._check_exact(step, recorded, context, shot, crop_box, details)
+        template = crop_template(shot, crop_box, pad=0) if crop_box is not None else None
+        by_role = unnamed_with_role(step.element)
+        blank = template is None or _nearly_blank(template)
+        if by_role and blank:  # nothing on the screen to know it by (an empty text area): role and place
+            placed = self._refind_by_role(step, recorded, point, context, details)
+            if placed is not None:
+                return placed, details
         name = _target_name(step, recorded)
         if not name and shot is not None:
             # No element was recorded (e.g. a context menu opened on the press and hid it from
             # AT-SPI): the text next to the point on the recorded screen names the target instead.
-            name = _label_near(shot, (point[0] - self._recorded_origin[0], point[1] - self._recorded_origin[1]))
+            name = text_near(shot, (point[0] - self._recorded_origin[0], point[1] - self._recorded_origin[1]))
             if name:
                 details["label_from_screenshot"] = name
-        template = crop_template(shot, crop_box, pad=0) if crop_box is not None else None
         if not name and template is None:
             return _ask(step, f"nothing to find the target at {_xy(point)} by: no element name and no "
-                              "recorded screenshot"), details
+                              f"recorded screenshot{_role_note(details)}"), details
         origin = context.screen_origin
         element = step.element or {}
         hints = GroundingHints(role=element.get("role") or None, element_name=element.get("name") or None,
@@ -174,9 +202,15 @@ class ReplayPlanner:
         grounder = self.grounder if name else self._template_only
         result = self._ground(context.screenshot, name or f"the target of step {step.index}", hints, grounder)
         details.update(_grounding_details(result))
-        if not result.found or result.confidence < self.min_confidence:
+        missed = not result.found or result.confidence < self.min_confidence
+        if by_role and not blank and (missed or int(result.details.get("ambiguous") or 0) > 1):
+            placed = self._refind_by_role(step, recorded, point, context, details)
+            if placed is not None:
+                return placed, details
+        if missed:
             why = result.reason or f"confidence {result.confidence:.2f} is below {self.min_confidence}"
-            return _ask(step, f"could not find {_label(name, point)} on the screen ({shorten(why)})"), details
+            return _ask(step, f"could not find {_label(name, point)} on the screen ({shorten(why)})"
+                              f"{_role_note(details)}"), details
         new_point = self._placed_point(step, point, crop_box, result, origin)
         details["grounded_point"] = list(new_point)
         if recorded.kind == "drag":
@@ -185,6 +219,43 @@ class ReplayPlanner:
             details["grounded_end"] = list(end)
             return replace(recorded, point=new_point, end=end), details
         return replace(recorded, point=new_point), details
+
+    def _refind_by_role(self, step: Step, recorded: Action, point: tuple[int, int], context: PlanContext,
+                        details: dict[str, Any]) -> Action | None:
+        """The recorded action moved onto the live element of the same role, application and place
+        among its siblings, at the same relative place inside it; None (and why, in details) if none."""
+        start = time.monotonic()
+        match = refind_by_role(step.element or {}, step.window, self._live_elements())
+        details["by_role"] = {"role": (step.element or {}).get("role"), "siblings": len(match.siblings),
+                              "how": match.how}
+        if match.element is None or match.element.rect is None:
+            return None
+        origin, size = context.screen_origin, context.screenshot.size
+        rect = match.element.rect
+        live = (max(rect[0], origin[0]), max(rect[1], origin[1]),
+                min(rect[2], origin[0] + size[0]), min(rect[3], origin[1] + size[1]))
+        if live[2] <= live[0] or live[3] <= live[1]:
+            details["by_role"]["how"] = f"{match.how}, but it lies off the screen"
+            return None
+        new_point = same_place_inside((step.element or {}).get("rect"), point, live)
+        details.update({"engine": "accessibility-role", "confidence": 1.0,
+                        "grounding_s": round(time.monotonic() - start, 4), "grounded_box": list(rect),
+                        "grounded_point": list(new_point)})
+        details.pop("not_found", None)
+        if recorded.kind == "drag":  # the drop moves with the start, as for the other engines
+            dx, dy = new_point[0] - point[0], new_point[1] - point[1]
+            end = (recorded.end[0] + dx, recorded.end[1] + dy)  # type: ignore[index]
+            details["grounded_end"] = list(end)
+            return replace(recorded, point=new_point, end=end)
+        return replace(recorded, point=new_point)
+
+    def _live_elements(self) -> list:
+        """Every showing element of every application, unnamed ones included; [] without AT-SPI (the
+        protocol's ``elements()`` lists named elements only)."""
+        a11y = self.accessibility
+        if not isinstance(a11y, AtSpiAccessibility) or not a11y.available:
+            return []
+        return list_elements(a11y, everything=True, include_unnamed=True).elements
 
     def _ground_description(self, step: Step, recorded: Action, context: PlanContext,
                             details: dict[str, Any]) -> tuple[Action, dict[str, Any]]:
@@ -268,6 +339,20 @@ class ReplayPlanner:
 # Helpers
 
 
+def _nearly_blank(crop: Image.Image) -> bool:
+    """Whether a crop is blank space: flat, or all one grey level but for a sliver (a caret, a speck)."""
+    gray = np.asarray(crop.convert("L"), dtype=np.float32)
+    if gray.size == 0 or float(gray.std()) < _FLAT_STD:
+        return True
+    return float((np.abs(gray - np.median(gray)) <= _FLAT_MAX_DIFF).mean()) >= _BLANK_SHARE
+
+
+def _role_note(details: dict[str, Any]) -> str:
+    """Why re-finding by role and place did not help, for the question to the user."""
+    by_role = details.get("by_role")
+    return f"; by role: {by_role['how']}" if by_role else ""
+
+
 def _desktop_origin(meta: dict) -> tuple[int, int]:
     """The recorded screenshots' top-left on the virtual desktop: the top-left-most screen corner."""
     screens = [s for s in meta.get("screens") or [] if isinstance(s, dict)]
@@ -319,32 +404,6 @@ def _similarity_in_place(crop: Image.Image, screen: Image.Image, box: Box) -> fl
     scores = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
     scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
     return float(np.clip(scores.max(), -1.0, 1.0))
-
-
-LABEL_BAND = (320, 14)  # how far left/right and up/down of the point a label may be read
-
-
-def _label_near(shot: Image.Image, point: tuple[int, int]) -> str:
-    """The text line on the recorded screenshot at or nearest to `point` on the same row, or ""."""
-    from grounding.ocr.engine import shared_engine
-
-    x, y = point
-    band = (max(x - LABEL_BAND[0], 0), max(y - LABEL_BAND[1], 0),
-            min(x + LABEL_BAND[0], shot.width), min(y + LABEL_BAND[1], shot.height))
-    if band[2] - band[0] < 8 or band[3] - band[1] < 8:
-        return ""
-    try:
-        lines = [b for b in shared_engine().read(shot.crop(band)) if b.level == "line" and b.text.strip()]
-    except Exception:  # OCR is a best effort here: no label means the crop alone is used
-        return ""
-    if not lines:
-        return ""
-
-    def distance(box) -> float:
-        left, right = box.box[0] + band[0], box.box[2] + band[0]
-        return 0.0 if left <= x <= right else min(abs(x - left), abs(x - right))
-
-    return min(lines, key=distance).text.strip()
 
 
 def _target_name(step: Step, recorded: Action) -> str:
