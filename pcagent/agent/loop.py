@@ -35,8 +35,9 @@ from pcagent.agent.executor import ExecutionError
 from pcagent.agent.types import (Decision, Executor, HistoryItem, PlanContext, Planner, PlannerOutput,
                                  PlanningError, Proposal)
 from pcagent.collab.metrics import CollaborationMetrics
-from tracker.format.actions import Action, format_action
+from tracker.format.actions import Action, format_action, type_text
 from tracker.format.trajectory import Step, TrajectoryWriter
+from tracker.privacy import REDACTED_TEXT, hide_text
 
 TERMINAL_KINDS = ("finish", "fail")
 
@@ -124,7 +125,10 @@ class AgentLoop:
                  guards: Callable[[Proposal], list[str]] | None = None,
                  metrics: CollaborationMetrics | None = None, activity: HumanActivity | None = None,
                  config: AgentConfig | None = None,
-                 report: Callable[[str, dict], None] | None = None) -> None:
+                 report: Callable[[str, dict], None] | None = None,
+                 redact: Callable[[Action], str | None] | None = None) -> None:
+        """``redact(action)`` is shown every executed action in order and says why typed text must not be
+        stored (tracker.privacy.TypingRedactor, as for the person's typing), or None."""
         self.task = task
         self.planner, self.grounder, self.executor = planner, grounder, executor
         self.user, self.writer, self.capture = user, writer, capture
@@ -133,6 +137,7 @@ class AgentLoop:
         self.activity = activity or HumanActivity()
         self.config = config or AgentConfig()
         self.report = report or (lambda kind, data: None)
+        self.redact = redact or (lambda action: None)
         self.history: list[HistoryItem] = []
         self.feedback: list[str] = []
         self.outcome: str | None = None
@@ -275,7 +280,8 @@ class AgentLoop:
                 self._fault("executor", exc)
                 return False
             timing["execute_s"] = round(time.monotonic() - started, 3)
-            self._record(output, action, png, grounding, decision, timing, planned=planned, guard=guard)
+            self._record(output, action, png, grounding, decision, timing, planned=planned, guard=guard,
+                         redacted=self.redact(action))
             self._last_executed = (format_action(action), screen)
             time.sleep(self.config.settle_s)
             return True
@@ -302,24 +308,31 @@ class AgentLoop:
 
     def _record(self, output: PlannerOutput, action: Action, png: Future,
                 grounding: GroundingResult | None, decision: Decision, timing: dict,
-                planned: Action | None = None, guard: dict | None = None) -> None:
-        extra: dict = {"thought": {"text": output.thought, "source": "agent"},
+                planned: Action | None = None, guard: dict | None = None, redacted: str | None = None) -> None:
+        thought, raw, stored = output.thought, output.raw, action
+        if redacted and action.text:  # the typed text stays in memory (history) only
+            thought, raw = hide_text(thought, action.text), hide_text(raw, action.text)
+            stored = type_text(REDACTED_TEXT)
+            planned = None
+        extra: dict = {"thought": {"text": thought, "source": "agent"},
                        "decision": decision.to_dict(), "timing": timing}
+        if redacted:
+            extra["redacted"] = redacted
         if guard:
             extra["guard"] = guard
         if planned is not None and planned != action:
             extra["planned_action"] = format_action(planned)
         if grounding is not None:
             extra["grounding"] = grounding.to_dict()
-        if output.raw:
-            extra["model_output"] = output.raw
+        if raw:
+            extra["model_output"] = raw
         if output.model_latency_s:
             timing["model_s"] = round(output.model_latency_s, 3)
         if output.details:
             extra["planner_details"] = output.details
         with self.writer.step_slot() as index:
             path = self.writer.save_screenshot(index, png.result())
-            step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(action),
+            step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(stored),
                         screenshot=path, pointer=action.point, extra=extra)
             self.writer.append_step(step)
         self.metrics.record_step("agent")

@@ -28,6 +28,9 @@ from pcagent.collab.point_target import PointLookup
 from tracker.recording.capture import CaptureUnavailable, NoDisplay, describe_screens, grab_frame
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.merge import MergeConfig
+from tracker.format.actions import Action
+from tracker.privacy import PrivacySettings, TypingRedactor
+from tracker.recording.context import StepContext
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.format.trajectory import TrajectoryError, TrajectoryWriter, new_meta
 
@@ -44,6 +47,7 @@ class SessionOptions:
     settle_s: float = 0.6
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     guard: ActionGuard | None = None  # None: the default rules
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)  # whose typing is redacted, for both actors
     stdin: IO | None = None
     stdout: IO | None = None
 
@@ -68,21 +72,43 @@ class _ScreenCapture:
             self._sct.close()
 
 
-def _guard_check(guard: ActionGuard) -> Callable[[Proposal], list[str]]:
-    """The loop's guard callback: it tells the guards what the action would hit. A pointer action gets
-    the element (else the OCR text) at its point, typing gets the focused element's role; what was seen
-    is kept on the proposal, and the step records it."""
-    from grounding.accessibility import open_accessibility
+class _Desktop:
+    """What the guards and the typing redaction ask about the live desktop: the element at a point or with
+    focus, and the window there (AT-SPI and X; each answers None where it cannot)."""
 
-    a11y = open_accessibility()
-    lookup = PointLookup(a11y)
+    def __init__(self) -> None:
+        from grounding.accessibility import open_accessibility, open_windows
+
+        self.accessibility = open_accessibility()
+        self.windows = open_windows()
+
+    def context_for(self, action: Action) -> StepContext:
+        a11y = self.accessibility if self.accessibility.available else None
+        if action.kind == "type_text":
+            return StepContext(a11y.focused_element() if a11y else None, self.windows.active_window())
+        if action.point is not None:
+            return StepContext(a11y.element_at(*action.point) if a11y else None, self.windows.window_at(*action.point))
+        return StepContext(None, self.windows.active_window())
+
+    def close(self) -> None:
+        self.accessibility.close()
+        self.windows.close()
+
+
+def _guard_check(guard: ActionGuard, desktop: _Desktop, redactor: TypingRedactor) -> Callable[[Proposal], list[str]]:
+    """The loop's guard callback: it tells the guards what the action would hit. A pointer action gets
+    the element (else the OCR text) at its point, typing gets the focused element's role and whether the
+    text is a secret (then the prompt hides it); what was seen is kept on the proposal, and the step
+    records it."""
+    lookup = PointLookup(desktop.accessibility)
 
     def check(proposal: Proposal) -> list[str]:
         action = proposal.action
         element_text, role = None, None
         if action.kind == "type_text":
-            focused = a11y.focused_element() if a11y.available else None
-            role = focused.role if focused else None
+            context = desktop.context_for(action)
+            role = context.element.role if context.element else None
+            proposal.redacted = redactor.reason(action.text or "", context)
             proposal.guard_saw = {"focused_role": role} if role else None
         elif action.point is not None:
             seen = lookup.at(proposal.screenshot, action.point, proposal.screen_origin)
@@ -91,6 +117,11 @@ def _guard_check(guard: ActionGuard) -> Callable[[Proposal], list[str]]:
         return guard.check(proposal, element_text=element_text, focused_role=role)
 
     return check
+
+
+def _typing_redaction(redactor: TypingRedactor, desktop: _Desktop) -> Callable[[Action], str | None]:
+    """The agent's typing goes through the recorder's redaction: the same rules, the same settings."""
+    return lambda action: redactor.observe(action, desktop.context_for(action))
 
 
 def _ancestor_pids() -> set[int]:
@@ -154,23 +185,27 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
 
     recorder = Recorder(out, writer=writer, ledger=ledger,
                         config=RecorderConfig(hotkeys=options.hotkeys, exclude_window_ids=_terminal_window_ids(),
-                                              merge=MergeConfig(idle_wait_s=None)),  # the person is not "waiting"
+                                              merge=MergeConfig(idle_wait_s=None),  # the person is not "waiting"
+                                              privacy=options.privacy),
                         on_step=activity.add_step, on_human_input=lambda event: activity.acting.set(),
                         on_control=on_control)
     capture = _ScreenCapture()
+    desktop: _Desktop | None = None
     outcome = "error"
     try:
         recorder.start()
         gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
                          stdin=options.stdin, stdout=options.stdout)
-        guards = _guard_check(options.guard or ActionGuard())
+        desktop = _Desktop()
+        redactor = TypingRedactor(options.privacy)
+        guards = _guard_check(options.guard or ActionGuard(), desktop, redactor)
 
         loop = AgentLoop(task, planner=planner, grounder=grounder,
                          executor=PyAutoGuiExecutor(ledger), user=gate, writer=writer, capture=capture,
                          guards=guards, metrics=metrics, activity=activity,
                          config=AgentConfig(mode=options.mode, max_steps=options.max_steps,
                                             settle_s=options.settle_s),
-                         report=report)
+                         report=report, redact=_typing_redaction(redactor, desktop))
         outcome = loop.run()
     except RecorderError as exc:
         raise SessionError(str(exc)) from exc
@@ -179,6 +214,8 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
             recorder.stop()
         finally:
             capture.close()
+            if desktop is not None:
+                desktop.close()
             metrics.outcome = outcome
             writer.update_meta(collaboration=metrics.to_dict())
             writer.close(outcome=outcome)

@@ -88,6 +88,7 @@ class Proposal:
     guard_reasons: list[str] = field(default_factory=list)  # why a rule wants approval
     screen_origin: tuple[int, int] = (0, 0)  # the screenshot's top-left on the desktop
     guard_saw: dict | None = None  # what the guards found at the action's point (recorded with the step)
+    redacted: str | None = None  # why the text it would type is a secret: never shown, never stored
 
     @property
     def needs_approval(self) -> bool:

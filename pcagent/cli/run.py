@@ -11,6 +11,7 @@ from pcagent.agent.types import MODES
 from pcagent.cli import exit_codes
 from pcagent.cli.record import default_out
 from tracker.format.trajectory import read_trajectory
+from tracker.privacy import PrivacySettingsError, load_privacy_settings
 
 DEFAULT_GROUNDER = "composite:accessibility,ocr"
 
@@ -91,11 +92,12 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
 
     try:
         guard = _guard(args)
-    except (GuardConfigError, ModelError) as exc:
+        privacy = load_privacy_settings()
+    except (GuardConfigError, PrivacySettingsError, ModelError) as exc:
         print(f"pcagent: {exc}", file=sys.stderr)
-        return exit_codes.USAGE if isinstance(exc, GuardConfigError) else exit_codes.exit_code_for(exc)
+        return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
     options = SessionOptions(mode=args.mode, countdown_s=args.countdown, max_steps=args.max_steps,
-                             settle_s=args.settle, guard=guard)
+                             settle_s=args.settle, guard=guard, privacy=privacy)
     print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
           "stop: ctrl+shift+f12; take over any time by using the mouse or keyboard)", flush=True)
     try:

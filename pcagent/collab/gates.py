@@ -15,6 +15,7 @@ from typing import Protocol
 
 from models.text_excerpt import escape_controls
 from pcagent.agent.types import Decision, Proposal
+from tracker.privacy import hide_text
 
 __all__ = ["AutoGate", "InteractiveGate", "describe_proposal"]
 
@@ -51,13 +52,19 @@ def describe_proposal(proposal: Proposal) -> list[str]:
     thought is indented, so that no text can pose as another line of the prompt (an ANSI escape that
     clears the line, a carriage return, a fake "Action:" line)."""
     lines = [f"--- step {proposal.index} ---"]
+    secret = proposal.action.text if proposal.redacted and proposal.action.kind == "type_text" else None
     if proposal.thought:
-        thought = escape_controls(proposal.thought.strip(), keep="\n").split("\n")
+        shown = hide_text(proposal.thought, secret) if secret else proposal.thought
+        thought = escape_controls(shown.strip(), keep="\n").split("\n")
         lines.append(f"Thought: {thought[0]}")
         lines += [f"         {line}" for line in thought[1:]]
-    lines.append(f"Action:  {escape_controls(str(proposal.action))}")
-    if proposal.planned != proposal.action:
-        lines.append(f"Planned: {escape_controls(str(proposal.planned))}")
+    if secret is not None:  # a secret is not shown, even here
+        lines.append(f"Action:  type text: ******** ({len(proposal.action.text or '')} characters, "
+                     f"hidden: {proposal.redacted})")
+    else:
+        lines.append(f"Action:  {escape_controls(str(proposal.action))}")
+        if proposal.planned != proposal.action:
+            lines.append(f"Planned: {escape_controls(str(proposal.planned))}")
     target = _describe_target(proposal)
     if target:
         lines.append(f"Target:  {escape_controls(target)}")
