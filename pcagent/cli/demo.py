@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pcagent.cli import exit_codes
 from pcagent.cli.trace import print_steps
 from grounding.base import box_center
 from pcagent.cli.record import default_out
@@ -135,7 +136,7 @@ def run_demo(args) -> int:
             print(f"\nWhat the moved app saw: {_app_summary(log)}")
     except (DisplayError, DemoError, subprocess.SubprocessError) as exc:
         print(f"pcagent demo: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.exit_code_for(exc)
     errors = [p for path in (recorded, replayed) if path.exists()
               for p in check_trajectory(path) if p.severity == "error"]
     for problem in errors:

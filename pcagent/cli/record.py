@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from pcagent.cli import exit_codes
 from tracker.recording.merge import MergeConfig
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.format.trajectory import format_step_line, read_trajectory
@@ -130,7 +131,7 @@ def run_record(args) -> int:
         recorder.start()
     except RecorderError as exc:
         print(f"pcagent record: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.exit_code_for(exc)
     print(f"Recording to {out}\n  stop: {hotkeys['stop']} (or Ctrl-C)   pause/resume: {hotkeys['pause']}"
           f"   finish: {hotkeys['finish']}   fail: {hotkeys['fail']}", flush=True)
     if not recorder.accessibility_available:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from tracker.format import actions
-from tracker.recording.capture import CaptureUnavailable, Frame, FrameRing, describe_screens
+from tracker.recording.capture import CaptureUnavailable, Frame, FrameRing, NoDisplay, describe_screens
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.input_events import InputEvent
 from tracker.recording.input_listener import InputListener, InputUnavailable
@@ -127,7 +127,8 @@ class Recorder:
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> "Recorder":
         if not os.environ.get("DISPLAY") and os.name == "posix" and not os.environ.get("WAYLAND_DISPLAY"):
-            raise RecorderError("no display: DISPLAY is not set (start an X session or Xvfb)")
+            raise RecorderError("no display: DISPLAY is not set (start an X session or Xvfb)") \
+                from NoDisplay("DISPLAY is not set")
         controls = {}
         for command, spec in self.config.hotkeys.items():
             try:
