@@ -10,7 +10,7 @@ from pcagent.agent.session import SessionError, SessionOptions, print_report, ru
 from pcagent.agent.types import MODES
 from pcagent.cli import exit_codes
 from pcagent.cli.record import default_out
-from tracker.format.trajectory import read_trajectory
+from tracker.format.trajectory import TrajectoryError, read_trajectory
 from tracker.privacy import PrivacySettingsError, load_privacy_settings
 
 DEFAULT_GROUNDER = "composite:accessibility,ocr"
@@ -156,6 +156,9 @@ def run_replay(args) -> int:
     try:
         grounder = open_grounder(args.grounder, models_file=args.models_file) if args.grounder else None
         planner = ReplayPlanner(args.trajectory, exact=args.exact, grounder=grounder)
+    except TrajectoryError as exc:  # missing, unreadable or invalid: what `trace check` would fail
+        print(f"pcagent replay: {exc}", file=sys.stderr)
+        return exit_codes.FAILED
     except ValueError as exc:
         print(f"pcagent replay: {exc}", file=sys.stderr)
         return exit_codes.USAGE

@@ -14,6 +14,7 @@ torn last line, which the reader skips with a warning. :mod:`tracker.format.traj
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -67,7 +68,8 @@ def _is_int(value: object) -> bool:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: JSON readers accept NaN and 1e400 (infinity), which no time or size can be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The strict checker for trajectory folders (see :mod:`tracker.format.trajectory` for the format).
 
 :func:`check_trajectory` reports everything wrong with a folder: what the tolerant reader already noticed,
-plus format, step and file checks (screenshot paths, PNG/JPEG integrity, canonical actions, index and time
-order, known element_missing codes, leftover temporary files). :func:`png_problem` is the PNG integrity
-check on its own.
+plus format, step and file checks (screenshot paths inside the folder, every image decoded, canonical
+actions, index and time order, the element and window fields a replay reads, known element_missing codes,
+the screens, leftover temporary files). :func:`png_problem` is the PNG integrity check on its own.
 """
 
 from __future__ import annotations
@@ -11,16 +11,19 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from tracker.format.actions import ActionError, format_action
+from PIL import Image
+
+from tracker.format.actions import MAX_COORDINATE, ActionError, format_action
 from tracker.format.trajectory import (
     ACTORS, FORMAT_NAME, FORMAT_VERSION, META_FILE, SCREENSHOT_DIR, STEPS_FILE, Problem, Step, TrajectoryError,
-    _is_int, _is_temporary, _load,
+    _is_int, _is_number, _is_temporary, _load,
 )
 
 __all__ = ["check_trajectory", "png_problem", "REQUIRED_META_KEYS"]
 
 REQUIRED_META_KEYS = ("format", "version", "id", "created", "task", "platform", "screens")
 
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what a screenshot may be stored as
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -32,15 +35,20 @@ def _check_image(root: Path, relative: str) -> str | None:
     path = root / relative
     if _is_temporary(path.name):
         return f"screenshot path {relative!r} names a temporary file"
+    if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+        return f"screenshot {relative} links outside the trajectory"
     if not path.is_file():
         return f"screenshot {relative} is missing"
-    suffix = path.suffix.lower()
-    if suffix == ".png":
-        return png_problem(path)
-    if suffix in (".jpg", ".jpeg"):
-        with open(path, "rb") as handle:
-            if handle.read(3) != b"\xff\xd8\xff":
-                return f"{relative} is not a JPEG file"
+    if path.suffix.lower() == ".png" and (problem := png_problem(path)):
+        return problem
+    try:
+        with Image.open(path) as image:
+            image.load()  # every pixel: a PNG whose compressed data is damaged fails only here
+            kind = image.format
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        return f"{relative} cannot be decoded as an image ({error})"
+    if kind not in IMAGE_FORMATS:
+        return f"{relative} is a {kind} image, not one of {', '.join(IMAGE_FORMATS)}"
     return None
 
 
@@ -83,6 +91,11 @@ def _check_meta(meta: dict) -> list[Problem]:
         problems.append(Problem("error", META_FILE, "task must be an object"))
     if "screens" in meta and not isinstance(meta["screens"], list):
         problems.append(Problem("error", META_FILE, "screens must be a list"))
+    for number, screen in enumerate(meta.get("screens") if isinstance(meta.get("screens"), list) else []):
+        fields = ("left", "top", "width", "height")
+        if not isinstance(screen, dict) or not all(_is_int(screen.get(key)) for key in fields):
+            problems.append(Problem("error", META_FILE, f"screens[{number}] must have integer {', '.join(fields)}, "
+                                                        f"not {screen!r}"))
     if meta.get("outcome") is None:
         problems.append(Problem("warning", META_FILE, "recording did not end cleanly (no outcome)"))
     return problems
@@ -103,11 +116,41 @@ def _check_step(root: Path, step: Step, where: str) -> list[Problem]:
         if reason:
             problems.append(Problem("error", step.screenshot, f"{reason} (step {step.index}, {where})"))
     problems.extend(_check_element_missing(step, where))
+    problems.extend(_check_element_and_window(step, where))
     marked = step.extra.get("marked_screenshot")
     if isinstance(marked, str) and marked != step.screenshot:
         reason = _check_image(root, marked)
         if reason:
             problems.append(Problem("error", marked, f"{reason} (marked screenshot of step {step.index})"))
+    return problems
+
+
+def _is_coordinate(value: object) -> bool:
+    return _is_int(value) and abs(value) <= MAX_COORDINATE
+
+
+def _check_element_and_window(step: Step, where: str) -> list[Problem]:
+    """The fields a replay reads: texts are text, a rectangle is four ordered integer coordinates."""
+    problems: list[Problem] = []
+    if step.pointer is not None and not all(map(_is_coordinate, step.pointer)):
+        problems.append(Problem("error", where, f"pointer {list(step.pointer)!r} is out of range"))
+    for key, texts in (("element", ("name", "role", "application")), ("window", ("title", "application"))):
+        value = getattr(step, key)
+        if value is None:
+            continue
+        for field in texts:
+            if value.get(field) is not None and not isinstance(value[field], str):
+                problems.append(Problem("error", where, f"{key}.{field} must be text or null, not {value[field]!r}"))
+        rect = value.get("rect")
+        if rect is not None and not (isinstance(rect, list) and len(rect) == 4 and all(map(_is_coordinate, rect))
+                                     and rect[0] <= rect[2] and rect[1] <= rect[3]):
+            problems.append(Problem("error", where, f"{key}.rect must be [left, top, right, bottom] integers "
+                                                    f"with left <= right and top <= bottom, not {rect!r}"))
+    timing = step.extra.get("timing")
+    if isinstance(timing, dict):
+        bad = [k for k, v in timing.items() if not _is_number(v)]
+        if bad:
+            problems.append(Problem("error", where, f"timing {', '.join(bad)} must be finite numbers"))
     return problems
 
 

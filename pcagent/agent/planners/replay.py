@@ -57,6 +57,7 @@ from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format.actions import CLICK_KINDS, FAIL, FINISH, Action, ActionError, call_user
 from models.text_excerpt import shorten
 from tracker.format.trajectory import Step, Trajectory, TrajectoryError, read_trajectory
+from tracker.format.trajectory_check import check_trajectory
 
 __all__ = ["ReplayPlanner", "default_replay_grounder", "EXACT_MIN_CORRELATION", "MIN_CONFIDENCE"]
 
@@ -98,7 +99,14 @@ class ReplayPlanner:
         try:
             self.trajectory: Trajectory = read_trajectory(trajectory_dir)
         except TrajectoryError as exc:
-            raise ValueError(f"cannot replay {trajectory_dir}: {exc}") from exc
+            raise TrajectoryError(f"cannot replay {trajectory_dir}: {exc}") from exc
+        # Replay trusts nothing it reads: what `trace check` calls an error (a malformed rectangle, a
+        # screenshot outside the folder or that does not decode, NaN times) is refused, step by step.
+        errors = [p for p in check_trajectory(self.trajectory.root) if p.severity == "error"]
+        if errors:
+            shown = "\n  ".join(str(p) for p in errors[:8]) + (f"\n  ... {len(errors) - 8} more" if len(errors) > 8 else "")
+            raise TrajectoryError(f"cannot replay {trajectory_dir}: `pcagent trace check` finds {len(errors)} "
+                                  f"error(s):\n  {shown}")
         self.exact = exact
         self.min_confidence = min_confidence
         self._grounder = grounder
