@@ -15,9 +15,10 @@ user's desktop is never touched. For each scenario, runs play the same scripted 
 - recorder: the same session while `pcagent record` runs as a child process (its CPU read
   from /proc/<pid>/stat over exactly the same window), then a latency phase (keys and
   clicks sent by xdotool while steps.jsonl is polled every ~1 ms), then the trajectory's
-  bytes on disk per step of the session. One recorder run per `--capture` mode (set through
-  PCAGENT_CAPTURE): "periodic" grabs fps times a second, "damage" only after X DAMAGE reports
-  a change (tracker/recording/capture.py); with both, the table gives damage / periodic ratios.
+  bytes on disk per step of the session. One recorder run per `--capture` variant: a capture mode
+  (set through PCAGENT_CAPTURE: "periodic" grabs fps times a second, "damage" only after X DAMAGE
+  reports a change, tracker/recording/capture.py), optionally with a screenshot format, e.g.
+  `--capture damage/png,damage/jxl`; with two variants, the table gives the second / the first.
 
 Scenarios: "flat" (the sample app full screen: flat Qt widgets, compresses very well) and
 "busy" (the app at 1000x700 in front of a full-screen, desktop-like image: text in several
@@ -25,8 +26,8 @@ fonts, panels, photo-like regions; `--background PATH` uses your own image inste
 on request, "idle" (the flat app with no input at all: the capture's constant cost).
 Helpers: benchmarks/recorder_session.py (xdotool session, latency, trajectory bytes),
 benchmarks/proc_stats.py (/proc CPU accounting), benchmarks/desktop_background.py (the image).
-At the end it times grabbing and PNG-encoding one 1080p frame of each screen
-(Frame.to_png at compress levels 1/3/6), which explains where the recorder's CPU goes.
+At the end it times grabbing one 1080p frame of each screen and encoding it in every screenshot format
+(ScreenshotFormat.encode, as the recorder does), which explains where the recorder's CPU goes.
 
 While a run measures, the whole machine's busy time is read from /proc/stat; the part not
 used by the measured processes is reported as "other load" and a run with more than
@@ -49,10 +50,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.desktop_background import HEIGHT, WIDTH, make_busy_desktop  # noqa: E402
+from tracker.format.screenshot_format import FORMATS  # noqa: E402
 from benchmarks.proc_stats import (children_cpu, cpu_delta, cpu_snapshot, loadavg,  # noqa: E402
                                    machine_busy_s, machine_info, self_cpu)
-from benchmarks.recorder_session import (Driver, describe_accessibility, encode_benchmark,  # noqa: E402
-                                         launch_app, measure_latency, session_actions, start_background,
+from benchmarks.recorder_session import (ENCODINGS, Driver, describe_accessibility,  # noqa: E402
+                                         encode_benchmark, launch_app, measure_latency, session_actions, start_background,
                                          trajectory_bytes)
 
 BUSY_APP_GEOMETRY = (300, 120, 1000, 700)  # x, y, w, h of the sample app in front of the busy image
@@ -124,8 +126,10 @@ def one_run(scenario: str, capture: str | None, args, background: Path | None) -
             drv = Driver(env)
             out = Path(scratch) / "trajectory"
             if capture:
-                recorder = RecorderProcess(out, "--fps", str(args.fps),
-                                           env={**env, "PCAGENT_CAPTURE": capture}).start()
+                mode, _, image_format = capture.partition("/")  # "damage" or "damage/jxl"
+                extra = ["--image-format", image_format] if image_format else []
+                recorder = RecorderProcess(out, "--fps", str(args.fps), *extra,
+                                           env={**env, "PCAGENT_CAPTURE": mode}).start()
                 pids["recorder"] = recorder.proc.pid
             actions = session_actions(drv, widgets)
             time.sleep(2.0)  # settle: startup work is not part of the session
@@ -246,6 +250,10 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
     add("scripted actions", lambda b: str(b.actions), lambda r: str(r.actions))
     add("capture mode that ran (meta.json)", lambda b: "-",
         lambda r: f"{r.meta.get('capture', '?')}, {r.meta.get('frames_grabbed', '?')} frames grabbed")
+    add("screenshot format (meta.json)", lambda b: "-",
+        lambda r: "{format}{q}".format(**(r.meta.get("screenshot_format") or {"format": "png"}),
+                                       q="" if not (r.meta.get("screenshot_format") or {}).get("quality")
+                                       else f" q{r.meta['screenshot_format']['quality']}"))
     for key, label in (("xvfb", "Xvfb CPU (s)"), ("app", "sample app CPU (s)"),
                        ("a11y", "D-Bus + AT-SPI CPU (s)"), ("background", "background window CPU (s)"),
                        ("xdotool", "xdotool CPU (s)")):
@@ -268,7 +276,7 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
     add("steps recorded in the session", None, lambda r: str(r.steps))
     add("accessibility (AT-SPI) in the recorder", None, lambda r: r.accessibility)
     add("actions seen in the latency phase", None, lambda r: ", ".join(sorted(r.latency_actions)))
-    add("PNG files (unique)", None, lambda r: str(r.bytes.get("pngs", 0)))
+    add("screenshot files (unique)", None, lambda r: str(r.bytes.get("pngs", 0)))
     add("**bytes on disk per step**", None,
         lambda r: f"**{sum(v for k, v in r.bytes.items() if k != 'pngs') / max(1, r.steps) / 1000:.1f} KB**")
     add("  of which screenshot (KB/step)", None, lambda r: f"{r.bytes.get('screenshots', 0) / max(1, r.steps) / 1000:.1f}")
@@ -282,10 +290,10 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
         lambda r: fmt_ms(r.click_event_ms))
     add("grab one 1080p frame (mss, ms)", None,
         lambda r: f"{r.encode['grab_ms']:.1f}" if r.encode else "n/a")
-    for level in (1, 3, 6):
-        add(f"Frame.to_png level {level}: ms / KB" + (" (recorder default)" if level == 3 else ""), None,
-            lambda r, lv=level: (f"{r.encode['levels'][lv]['ms']:.0f} ms / {r.encode['levels'][lv]['kb']:.0f} KB"
-                                 if r.encode else "n/a"))
+    for name in ENCODINGS:
+        add(f"encode one frame as {name}: ms / KB", None,
+            lambda r, n=name: (f"{r.encode['formats'][n]['ms']:.0f} ms / {r.encode['formats'][n]['kb']:.0f} KB"
+                               if r.encode else "n/a"))
 
     lines = [
         f"Recorder benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}",
@@ -296,8 +304,8 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
         f"{info['xvfb']}; {info['os']}; {info['libraries']}",
         "",
         f"Session: {args.seconds:.0f} s on a private {WIDTH}x{HEIGHT} Xvfb, one scripted action every "
-        f"{args.period:g} s (none in the idle scenario); recorder at {args.fps:g} fps (PNG level 3, "
-        f"accessibility on), capture {' and '.join(captures)}. "
+        f"{args.period:g} s (none in the idle scenario); recorder at {args.fps:g} fps (accessibility on), "
+        f"variants (capture/screenshot format) {', '.join(captures)}. "
         f"Latency: {args.latency_keys} keys/hotkeys and {args.latency_clicks} clicks after the session. "
         f"Busy scenario: {background_note}.",
         "",
@@ -333,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     captures = [c.strip() for c in args.capture.split(",") if c.strip()]
-    bad = [c for c in captures if c not in ("periodic", "damage")] + \
+    bad = [c for c in captures if c.partition("/")[0] not in ("periodic", "damage")
+           or (c.partition("/")[2] and c.partition("/")[2] not in FORMATS)] + \
           [s for s in scenarios if s not in ("flat", "busy", "idle")]
     if bad or not captures or len(captures) > 2:
         parser.error(f"bad --capture / --scenarios: {', '.join(bad) or args.capture}")

@@ -181,8 +181,13 @@ def describe_accessibility(out: Path) -> str:
            f"{with_element}/{len(steps)} steps with an element"
 
 
+# Every stored-screenshot choice the encode table shows: lossless first, then lossy at quality 85.
+ENCODINGS = {"png": ("png", None), "jxl": ("jxl", None), "webp": ("webp", None), "jxl q85": ("jxl", 85),
+             "webp q85": ("webp", 85), "avif q85": ("avif", 85), "jpeg q85": ("jpeg", 85)}
+
+
 def encode_benchmark(display_name: str) -> dict:
-    """Grab the current 1080p screen as the recorder does and PNG-encode it at several levels."""
+    """Grab the current 1080p screen as the recorder does and encode it in every format, as it does."""
     import mss
 
     from tracker.recording.capture import grab_frame
@@ -194,14 +199,17 @@ def encode_benchmark(display_name: str) -> dict:
             t = time.perf_counter()
             frame = grab_frame(sct)
             times.append(time.perf_counter() - t)
-    result = {"grab_ms": statistics.median(times) * 1000, "levels": {}}
-    for level in (1, 3, 6):
+    from tracker.format.screenshot_format import ScreenshotFormat
+
+    result = {"grab_ms": statistics.median(times) * 1000, "formats": {}}
+    for name, (image_format, quality) in ENCODINGS.items():
+        encoding = ScreenshotFormat(image_format, quality)
         times = []
         for _ in range(3):
             c0, t = time.process_time(), time.perf_counter()
-            data = frame.to_png(level)
+            data = frame.encode(encoding)
             times.append((time.perf_counter() - t, time.process_time() - c0))
-        result["levels"][level] = {"ms": statistics.median(x[0] for x in times) * 1000,
+        result["formats"][name] = {"ms": statistics.median(x[0] for x in times) * 1000,
                                    "cpu_ms": statistics.median(x[1] for x in times) * 1000,
                                    "kb": len(data) / 1000}
     return result

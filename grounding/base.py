@@ -20,6 +20,8 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
+from models.images import register_image_plugins
+
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 Point = tuple[int, int]
 
@@ -122,7 +124,9 @@ def check_inputs(screenshot: object, description: object) -> tuple[Image.Image, 
 
 
 def load_screenshot(path) -> Image.Image:
-    """Open an image file as RGB, mapping every failure to InvalidScreenshot."""
+    """Open an image file as RGB (any screenshot format a trajectory may hold), mapping every failure to
+    InvalidScreenshot."""
+    register_image_plugins()
     try:
         with Image.open(path) as image:
             image.load()

@@ -16,6 +16,23 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_FORMATS = ("png", "jpeg")
 
 
+def register_image_plugins() -> bool:
+    """Teach Pillow to read and write JPEG XL (the pillow-jxl-plugin package), once; False when it is
+    not installed. Imported on demand: it costs ~70 ms, and most processes never see a JXL file."""
+    global _JXL
+    if _JXL is None:
+        try:
+            import pillow_jxl  # noqa: F401  (registers the "JXL" format with Pillow)
+
+            _JXL = True
+        except ImportError:
+            _JXL = False
+    return _JXL
+
+
+_JXL: bool | None = None
+
+
 class UnreadableImageError(ValueError):
     """Bytes (or a data URL) that are not an image Pillow can read."""
 

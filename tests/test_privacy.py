@@ -21,8 +21,11 @@ from pcagent.testbed.xdo import Xdo
 from tests.conftest import REPO_ROOT, skip_or_fail
 from tracker.format.actions import click, hotkey, parse_action, press_key, type_text
 from tracker.format.trajectory import read_trajectory
+from models.images import register_image_plugins
+from tracker.format.screenshot_format import PIL_FORMATS
 from tracker.privacy import (DEFAULT_AUTH_WORDS, PrivacySettings, PrivacySettingsError, TypingRedactor,
-                             default_settings_path, load_privacy_settings)
+                             load_privacy_settings)
+from tracker.settings import default_settings_path
 from tracker.recording.context import ContextProvider, StepContext
 from tracker.recording.input_events import KeyEvent
 from tracker.recording.merge import ActionMerger, MergeConfig
@@ -176,6 +179,7 @@ def test_settings_custom_words_and_patterns_are_honoured(tmp_path, monkeypatch):
     ("[privacy]\nauth_word = ['x']\n", "unknown key(s) 'auth_word'; keys are auth_words"),
     ("privacy = 3\n", "'privacy' must be a table"),
     ("[privcy]\nauth_words = []\n", "unknown top-level key 'privcy'"),
+    ("[screenshots]\nformat = 'png'\n[privacy]\nauth_word = ['x']\n", "unknown key(s) 'auth_word'"),
 ])
 def test_a_malformed_settings_file_is_a_clear_error(tmp_path, text, says):
     path = tmp_path / "settings.toml"
@@ -202,8 +206,9 @@ def _assert_nowhere(secret: str, rec: RecorderProcess) -> None:
         if not path.is_file():
             continue
         if path.parent.name == "screenshots":
+            register_image_plugins()
             with Image.open(path) as image:
-                assert image.format == "PNG", path  # pixels, not text: the field shows bullets
+                assert image.format in PIL_FORMATS, path  # pixels, not text: the field shows bullets
             continue
         data = path.read_bytes()
         for fragment in fragments:

@@ -30,31 +30,23 @@ A bad file raises PrivacySettingsError naming the file and the key.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from tracker.format.actions import Action
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from tracker.settings import SettingsError, read_table
 
 if TYPE_CHECKING:
     from grounding.accessibility import ElementInfo
     from tracker.recording.context import StepContext
 
-__all__ = ["DEFAULT_AUTH_WORDS", "PASSWORD_ROLES", "REDACTED_TEXT", "REDACTION_REASONS", "SETTINGS_FILE_ENV",
-           "PrivacySettings", "PrivacySettingsError", "TypingRedactor", "auth_window_match",
-           "default_settings_path", "hide_text", "is_password_field", "load_privacy_settings", "looks_like_secret",
+__all__ = ["DEFAULT_AUTH_WORDS", "PASSWORD_ROLES", "REDACTED_TEXT", "REDACTION_REASONS",
+           "PrivacySettings", "PrivacySettingsError", "TypingRedactor", "auth_window_match", "hide_text", "is_password_field", "load_privacy_settings", "looks_like_secret",
            "privacy_settings_from_table"]
 
 REDACTED_TEXT = "********"
-SETTINGS_FILE_ENV = "PCAGENT_SETTINGS_FILE"
 # The reasons a step's "redacted" can give, in the order the rules are tried.
 REDACTION_REASONS = ("password", "clicked_password_field", "auth_window", "secret_text", "check_failed")
 PASSWORD_ROLES = frozenset({"password text"})
@@ -73,8 +65,8 @@ _FOCUS_HOTKEYS = frozenset({frozenset({"ctrl", "l"}), frozenset({"ctrl", "f"}), 
 _POINTER_KINDS = frozenset({"click", "double_click", "right_click", "middle_click", "drag"})
 
 
-class PrivacySettingsError(ValueError):
-    """A settings file that cannot be used; the message names the file and the key."""
+class PrivacySettingsError(SettingsError):
+    """A [privacy] table that cannot be used; the message names the file and the key."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,32 +166,15 @@ class PrivacySettings:
                 "settings_file": self.source}
 
 
-def default_settings_path() -> Path:
-    """Where settings are read from when no path is given."""
-    explicit = os.environ.get(SETTINGS_FILE_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config_home) / "pcagent" / "settings.toml"
-
-
 def load_privacy_settings(path: str | Path | None = None) -> PrivacySettings:
-    """The [privacy] settings of the file (the defaults when it or the table is absent)."""
-    path = Path(path).expanduser() if path is not None else default_settings_path()
-    if not path.exists():
-        return PrivacySettings()
+    """The [privacy] settings of settings.toml (the defaults when it or the table is absent)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise PrivacySettingsError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PrivacySettingsError(f"{path}: cannot read the file: {exc}") from None
-    for key in data:
-        if key != "privacy":
-            raise PrivacySettingsError(f"{path}: unknown top-level key {key!r}; the file holds a [privacy] table")
-    if "privacy" not in data:
-        return PrivacySettings(source=str(path))
-    return privacy_settings_from_table(data["privacy"], str(path))
+        table, where = read_table("privacy", path)
+    except SettingsError as exc:
+        raise PrivacySettingsError(str(exc)) from None
+    if table is None:
+        return PrivacySettings(source=where)
+    return privacy_settings_from_table(table, where)
 
 
 def privacy_settings_from_table(table: Any, where: str) -> PrivacySettings:

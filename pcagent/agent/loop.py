@@ -20,7 +20,6 @@ chooses to retry (hand control back) or stop; stopping there ends the run with o
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 import time
@@ -36,6 +35,7 @@ from pcagent.agent.types import (Decision, Executor, HistoryItem, PlanContext, P
                                  PlanningError, Proposal)
 from pcagent.collab.metrics import CollaborationMetrics
 from tracker.format.actions import Action, format_action, type_text
+from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.format.trajectory import Step, TrajectoryWriter
 from tracker.privacy import REDACTED_TEXT, hide_text
 
@@ -112,12 +112,6 @@ def _guard_record(proposal: Proposal) -> dict | None:
     return record or None
 
 
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", compress_level=3)
-    return buffer.getvalue()
-
-
 class AgentLoop:
     def __init__(self, task: str, *, planner: Planner, grounder: Grounder | None, executor: Executor,
                  user: UserChannel, writer: TrajectoryWriter,
@@ -126,7 +120,8 @@ class AgentLoop:
                  metrics: CollaborationMetrics | None = None, activity: HumanActivity | None = None,
                  config: AgentConfig | None = None,
                  report: Callable[[str, dict], None] | None = None,
-                 redact: Callable[[Action], str | None] | None = None) -> None:
+                 redact: Callable[[Action], str | None] | None = None,
+                 screenshot_format: ScreenshotFormat | None = None) -> None:
         """``redact(action)`` is shown every executed action in order and says why typed text must not be
         stored (tracker.privacy.TypingRedactor, as for the person's typing), or None."""
         self.task = task
@@ -138,6 +133,7 @@ class AgentLoop:
         self.config = config or AgentConfig()
         self.report = report or (lambda kind, data: None)
         self.redact = redact or (lambda action: None)
+        self.screenshot_format = screenshot_format or ScreenshotFormat("png")
         self.history: list[HistoryItem] = []
         self.feedback: list[str] = []
         self.outcome: str | None = None
@@ -145,7 +141,7 @@ class AgentLoop:
         self._last_executed: tuple[str, str] | None = None  # (action, screen hash before it)
         self.errors: list[dict] = []  # model and executor faults, as meta.json records them
         self._unresolved_fault = False  # the user stopped while a fault was being shown
-        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcagent-png")
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcagent-screenshot")
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -178,7 +174,8 @@ class AgentLoop:
     def _step(self) -> bool:
         """One planning round; True when it used up a step (an action was recorded)."""
         shot, origin = self.capture()
-        png = self._encoder.submit(_png, shot)  # the trajectory's copy, encoded while the model thinks
+        # the trajectory's copy of the screen, encoded while the model thinks
+        encoded = self._encoder.submit(self.screenshot_format.encode, shot)
         context = PlanContext(self.task, shot, origin, self.history[-self.config.history_steps:],
                               list(self.feedback), step_index=self.writer.next_index)
         started = time.monotonic()
@@ -201,11 +198,11 @@ class AgentLoop:
         plan_s = time.monotonic() - started
         planned = output.action
         if planned.kind in TERMINAL_KINDS:
-            self._record(output, planned, png, None, Decision("approve", "policy"), {"plan_s": plan_s})
+            self._record(output, planned, encoded, None, Decision("approve", "policy"), {"plan_s": plan_s})
             self.outcome = planned.kind
             return True
         if planned.kind == "call_user":
-            self._record(output, planned, png, None, Decision("approve", "policy"), {"plan_s": plan_s})
+            self._record(output, planned, encoded, None, Decision("approve", "policy"), {"plan_s": plan_s})
             self._ask_user(f"The agent asks: {planned.text}")
             return True
         grounding, action, ground_s = None, planned, 0.0
@@ -255,10 +252,11 @@ class AgentLoop:
                     return False
                 action = action.with_point(grounding.point[0] + origin[0], grounding.point[1] + origin[1])
         timing = {"plan_s": round(plan_s, 3), "ground_s": round(ground_s, 3)}
-        return self._apply(decision, output, planned, action, png, grounding, screen, timing, _guard_record(proposal))
+        return self._apply(decision, output, planned, action, encoded, grounding, screen, timing,
+                           _guard_record(proposal))
 
     def _apply(self, decision: Decision, output: PlannerOutput, planned: Action, action: Action,
-               png: Future, grounding: GroundingResult | None, screen: str, timing: dict,
+               encoded: Future, grounding: GroundingResult | None, screen: str, timing: dict,
                guard: dict | None = None) -> bool:
         self.metrics.record_decision(decision)
         verdict = decision.verdict
@@ -270,7 +268,7 @@ class AgentLoop:
                 self.feedback = [f"Your proposal {action} was not executed: the user intervened."]
                 return False  # the person came first: no input from the agent
             if action.kind in TERMINAL_KINDS:
-                self._record(output, action, png, grounding, decision, timing, guard=guard)
+                self._record(output, action, encoded, grounding, decision, timing, guard=guard)
                 self.outcome = action.kind
                 return True
             started = time.monotonic()
@@ -280,7 +278,7 @@ class AgentLoop:
                 self._fault("executor", exc)
                 return False
             timing["execute_s"] = round(time.monotonic() - started, 3)
-            self._record(output, action, png, grounding, decision, timing, planned=planned, guard=guard,
+            self._record(output, action, encoded, grounding, decision, timing, planned=planned, guard=guard,
                          redacted=self.redact(action))
             self._last_executed = (format_action(action), screen)
             time.sleep(self.config.settle_s)
@@ -306,7 +304,7 @@ class AgentLoop:
             result = self.grounder.ground(shot, action.element, GroundingHints(screen_origin=origin))
         return result, time.monotonic() - started
 
-    def _record(self, output: PlannerOutput, action: Action, png: Future,
+    def _record(self, output: PlannerOutput, action: Action, encoded: Future,
                 grounding: GroundingResult | None, decision: Decision, timing: dict,
                 planned: Action | None = None, guard: dict | None = None, redacted: str | None = None) -> None:
         thought, raw, stored = output.thought, output.raw, action
@@ -331,7 +329,7 @@ class AgentLoop:
         if output.details:
             extra["planner_details"] = output.details
         with self.writer.step_slot() as index:
-            path = self.writer.save_screenshot(index, png.result())
+            path = self.writer.save_screenshot(index, encoded.result(), self.screenshot_format.extension)
             step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(stored),
                         screenshot=path, pointer=action.point, extra=extra)
             self.writer.append_step(step)

@@ -29,6 +29,7 @@ from tracker.recording.capture import CaptureUnavailable, NoDisplay, describe_sc
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.merge import MergeConfig
 from tracker.format.actions import Action
+from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.privacy import PrivacySettings, TypingRedactor
 from tracker.recording.context import StepContext
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
@@ -48,6 +49,7 @@ class SessionOptions:
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
     guard: ActionGuard | None = None  # None: the default rules
     privacy: PrivacySettings = field(default_factory=PrivacySettings)  # whose typing is redacted, for both actors
+    screenshot_format: ScreenshotFormat = field(default_factory=ScreenshotFormat.default)  # both actors' steps
     stdin: IO | None = None
     stdout: IO | None = None
 
@@ -160,7 +162,8 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
         screens = describe_screens()
     except CaptureUnavailable as exc:
         raise SessionError(str(exc)) from exc
-    meta = new_meta(task={"mode": "given", "description": task}, screens=screens, agent=agent_settings)
+    meta = new_meta(task={"mode": "given", "description": task}, screens=screens, agent=agent_settings,
+                    screenshot_format=options.screenshot_format.to_dict())
     try:
         writer = TrajectoryWriter(out, meta)
     except (OSError, TrajectoryError) as exc:
@@ -186,7 +189,7 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
     recorder = Recorder(out, writer=writer, ledger=ledger,
                         config=RecorderConfig(hotkeys=options.hotkeys, exclude_window_ids=_terminal_window_ids(),
                                               merge=MergeConfig(idle_wait_s=None),  # the person is not "waiting"
-                                              privacy=options.privacy),
+                                              privacy=options.privacy, screenshot_format=options.screenshot_format),
                         on_step=activity.add_step, on_human_input=lambda event: activity.acting.set(),
                         on_control=on_control)
     capture = _ScreenCapture()
@@ -205,7 +208,8 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
                          guards=guards, metrics=metrics, activity=activity,
                          config=AgentConfig(mode=options.mode, max_steps=options.max_steps,
                                             settle_s=options.settle_s),
-                         report=report, redact=_typing_redaction(redactor, desktop))
+                         report=report, redact=_typing_redaction(redactor, desktop),
+                         screenshot_format=options.screenshot_format)
         outcome = loop.run()
     except RecorderError as exc:
         raise SessionError(str(exc)) from exc

@@ -19,7 +19,9 @@ from pcagent.cli import exit_codes
 from tracker.recording.merge import MergeConfig
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.format.trajectory import format_step_line, read_trajectory
-from tracker.privacy import PrivacySettingsError, load_privacy_settings
+from tracker.format.screenshot_format import DEFAULT_FORMAT, FORMATS, load_screenshot_format
+from tracker.privacy import load_privacy_settings
+from tracker.settings import SettingsError
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -105,9 +107,10 @@ def run_record(args) -> int:
         return 2
     try:
         privacy = load_privacy_settings()
-    except PrivacySettingsError as exc:
+        screenshots = load_screenshot_format(format=args.image_format, quality=args.image_quality)
+    except SettingsError as exc:
         print(f"pcagent record: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     out = Path(args.out) if args.out else default_out()
     hotkeys = dict(DEFAULT_HOTKEYS)
     for command in hotkeys:
@@ -118,7 +121,7 @@ def run_record(args) -> int:
         fps=args.fps, hotkeys=hotkeys, exclude_windows=args.exclude_window or [],
         accessibility=not args.no_accessibility,
         merge=MergeConfig(idle_wait_s=args.idle_wait if args.idle_wait > 0 else None),
-        privacy=privacy,
+        privacy=privacy, screenshot_format=screenshots,
     )
     recorder = Recorder(out, task=task, config=config,
                         on_step=lambda step: print(format_step_line(step), flush=True),
@@ -170,6 +173,11 @@ def register(commands) -> None:
                              "(repeatable)")
     record.add_argument("--no-accessibility", action="store_true",
                         help="do not ask AT-SPI for the element under the pointer")
+    record.add_argument("--image-format", choices=FORMATS,
+                        help=f"how step screenshots are stored (default: settings.toml's [screenshots], else "
+                             f"{DEFAULT_FORMAT}, lossless)")
+    record.add_argument("--image-quality", type=int, metavar="Q",
+                        help="store screenshots lossy at quality Q (1-100); without it they are lossless")
     for command in ("stop", "pause", "finish", "fail"):
         record.add_argument(f"--{command}-hotkey", metavar="KEYS", help=f"hotkey for {command}, e.g. ctrl+shift+f12")
     record.set_defaults(func=run_record)

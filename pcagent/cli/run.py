@@ -11,7 +11,9 @@ from pcagent.agent.types import MODES
 from pcagent.cli import exit_codes
 from pcagent.cli.record import default_out
 from tracker.format.trajectory import TrajectoryError, read_trajectory
-from tracker.privacy import PrivacySettingsError, load_privacy_settings
+from tracker.format.screenshot_format import load_screenshot_format
+from tracker.privacy import load_privacy_settings
+from tracker.settings import SettingsError
 
 DEFAULT_GROUNDER = "composite:accessibility,ocr"
 
@@ -93,11 +95,12 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
     try:
         guard = _guard(args)
         privacy = load_privacy_settings()
-    except (GuardConfigError, PrivacySettingsError, ModelError) as exc:
+        screenshots = load_screenshot_format()
+    except (GuardConfigError, SettingsError, ModelError) as exc:
         print(f"pcagent: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
     options = SessionOptions(mode=args.mode, countdown_s=args.countdown, max_steps=args.max_steps,
-                             settle_s=args.settle, guard=guard, privacy=privacy)
+                             settle_s=args.settle, guard=guard, privacy=privacy, screenshot_format=screenshots)
     print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
           "stop: ctrl+shift+f12; take over any time by using the mouse or keyboard)", flush=True)
     try:

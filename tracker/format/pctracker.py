@@ -21,15 +21,16 @@ from typing import Any
 
 from PIL import Image
 
+from models.images import register_image_plugins
 from tracker.format.actions import ActionError, format_action, parse_action
 from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.format.screenshot_format import PIL_FORMATS
 from tracker.format.trajectory_check import png_problem
 
 __all__ = ["PCTrackerImportError", "import_pctracker", "read_task_markdown"]
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H:%M:%S"
 # Keys of a PC Tracker line that become fields of our step; every other key is kept in step.extra.
-_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what a screenshot may be; anything else is not copied
 _CONSUMED_KEYS = {"timestamp", "action", "screenshot", "marked_screenshot", "element", "rect", "thought"}
 
 
@@ -167,7 +168,7 @@ def _screen_of(image: Path | None) -> list[dict]:
 
 
 def _usable_image(path: Path | None, where: str, what: str, warnings: list[str]) -> Path | None:
-    """path if it decodes as a PNG, JPEG or WebP image; otherwise None and a warning."""
+    """path if it decodes as an image a screenshot may be (PIL_FORMATS); otherwise None and a warning."""
     if path is None:
         warnings.append(f"{where}: {what} not found; step kept without it")
         return None
@@ -175,6 +176,7 @@ def _usable_image(path: Path | None, where: str, what: str, warnings: list[str])
         warnings.append(f"{where}: {what} {path.name} unusable ({problem}); step kept without it")
         return None
     try:
+        register_image_plugins()
         with Image.open(path) as image:
             image.load()  # decode it all: a damaged body fails here, not in a later reader
             kind = image.format
@@ -182,7 +184,7 @@ def _usable_image(path: Path | None, where: str, what: str, warnings: list[str])
         warnings.append(f"{where}: {what} {path.name} unusable (not a readable image: {error}); "
                         "step kept without it")
         return None
-    if kind not in _IMAGE_FORMATS:
+    if kind not in PIL_FORMATS:
         warnings.append(f"{where}: {what} {path.name} unusable ({kind} is not a screenshot format); "
                         "step kept without it")
         return None

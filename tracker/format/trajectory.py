@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "pcagent-trajectory"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: screenshots may be PNG, JPEG XL, WebP, AVIF or JPEG (meta.json "screenshot_format")
 ACTORS = ("human", "agent")
 META_FILE = "meta.json"
 STEPS_FILE = "steps.jsonl"

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from models.images import register_image_plugins
 from tracker.format.actions import MAX_COORDINATE, ActionError, format_action
+from tracker.format.screenshot_format import PIL_FORMATS
 from tracker.format.trajectory import (
     ACTORS, FORMAT_NAME, FORMAT_VERSION, META_FILE, SCREENSHOT_DIR, STEPS_FILE, Problem, Step, TrajectoryError,
     _is_int, _is_number, _is_temporary, _load,
@@ -23,7 +25,6 @@ __all__ = ["check_trajectory", "png_problem", "REQUIRED_META_KEYS"]
 
 REQUIRED_META_KEYS = ("format", "version", "id", "created", "task", "platform", "screens")
 
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")  # what a screenshot may be stored as
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -41,14 +42,15 @@ def _check_image(root: Path, relative: str) -> str | None:
         return f"screenshot {relative} is missing"
     if path.suffix.lower() == ".png" and (problem := png_problem(path)):
         return problem
+    register_image_plugins()
     try:
         with Image.open(path) as image:
             image.load()  # every pixel: a PNG whose compressed data is damaged fails only here
             kind = image.format
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         return f"{relative} cannot be decoded as an image ({error})"
-    if kind not in IMAGE_FORMATS:
-        return f"{relative} is a {kind} image, not one of {', '.join(IMAGE_FORMATS)}"
+    if kind not in PIL_FORMATS:
+        return f"{relative} is a {kind} image, not one of {', '.join(PIL_FORMATS)}"
     return None
 
 

@@ -9,7 +9,6 @@ only the frames that steps use are ever encoded, by the recorder's writer thread
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import threading
@@ -18,6 +17,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from PIL import Image
+
+from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.recording.screen_damage import DamageUnavailable, ScreenDamage
 from tracker.recording.screen_damage import open_screen_damage as _open_damage
 
@@ -39,13 +41,18 @@ class Frame:
     height: int
     bgra: bytes
 
-    def to_png(self, compress_level: int = 3) -> bytes:
-        from PIL import Image
+    def to_image(self) -> Image.Image:
+        """The frame as an RGB image (a view of the captured pixels, no copy until changed)."""
+        return Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
 
-        image = Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG", compress_level=compress_level)
-        return buffer.getvalue()
+    def encode(self, screenshot_format: ScreenshotFormat) -> bytes:
+        return screenshot_format.encode(self.to_image())
+
+    def same_pixels(self, other: Frame | None) -> bool:
+        """Whether ``other`` shows exactly this screen (a new grab of an unchanged desktop)."""
+        return other is not None and (other is self or (
+            (other.left, other.top, other.width, other.height) == (self.left, self.top, self.width, self.height)
+            and other.bgra == self.bgra))
 
 
 def _open_mss(display: str | None = None) -> Any:

@@ -89,14 +89,27 @@ class InputListener:
 
 class _FocusWindow:
     """The X window with the keyboard focus, asked on the listener's own thread (one round trip on a
-    connection of its own) at the moment a key goes down: the merger tells typing into a dialog that
-    opened mid-run from typing before it by this, whatever its own delay."""
+    connection of its own) as a key goes down: the merger tells typing into a dialog that opened mid-run
+    from typing before it by this, whatever its own delay. Within a fast burst the answer is reused
+    (REUSE_S): a round trip per key would let the keyboard listener fall behind the mouse listener, and
+    a click could then be queued before the keys typed ahead of it."""
+
+    REUSE_S = 0.05
 
     def __init__(self) -> None:
         self._display: Any = None
         self._broken = False
+        self._last: tuple[float, int | None] | None = None
 
     def window(self) -> int | None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < self.REUSE_S:
+            return self._last[1]
+        answer = self._ask()
+        self._last = (now, answer)
+        return answer
+
+    def _ask(self) -> int | None:
         if self._broken:
             return None
         try:

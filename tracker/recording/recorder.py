@@ -29,7 +29,8 @@ from tracker.recording.input_events import InputEvent
 from tracker.recording.input_listener import InputListener, InputUnavailable
 from tracker.recording.merge import ActionMerger, Control, MergeConfig, MergedAction, parse_hotkey_spec
 from tracker.recording.context import ContextProvider, StepContext
-from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.format.screenshot_format import ScreenshotFormat
+from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta, screenshot_name
 from tracker.privacy import REDACTED_TEXT, PrivacySettings, TypingRedactor
 
 DEFAULT_HOTKEYS = {
@@ -38,6 +39,9 @@ DEFAULT_HOTKEYS = {
     "fail": "ctrl+shift+f11",
     "stop": "ctrl+shift+f12",
 }
+
+STEP_QUEUE_BOUND = 16  # merged steps waiting for the writer (each may hold a raw frame)
+
 
 class RecorderError(RuntimeError):
     """The recorder cannot start or run here; the message says why and what to do."""
@@ -51,7 +55,7 @@ class RecorderConfig:
     exclude_windows: list[str] = field(default_factory=list)  # title or application substrings
     exclude_window_ids: set[int] = field(default_factory=set)  # e.g. the terminal an agent is run from
     accessibility: bool = True
-    png_compress_level: int = 3
+    screenshot_format: ScreenshotFormat = field(default_factory=ScreenshotFormat.default)
     # "auto" (X DAMAGE where available, else periodic), "damage" or "periodic"; PCAGENT_CAPTURE sets the default
     capture: str = field(default_factory=lambda: os.environ.get("PCAGENT_CAPTURE", "auto"))
     privacy: PrivacySettings = field(default_factory=PrivacySettings)  # which typed text is redacted
@@ -65,6 +69,7 @@ class RecorderConfig:
             "drag_px": m.drag_px, "idle_wait_s": m.idle_wait_s,
             "exclude_windows": list(self.exclude_windows), "accessibility": self.accessibility,
             "capture": self.capture, "privacy": self.privacy.to_dict(),
+            "screenshot_format": self.screenshot_format.to_dict(),
         }
 
 
@@ -106,7 +111,9 @@ class Recorder:
         self.steps_written = 0
         self.steps_excluded = 0
         self._events: queue.SimpleQueue[InputEvent | Control | None] = queue.SimpleQueue()
-        self._to_write: queue.SimpleQueue[MergedAction | None] = queue.SimpleQueue()
+        # Bounded: when steps come faster than they are encoded, the merging thread waits here while
+        # raw input keeps queueing in `_events` (unbounded, never lost); memory stays a few frames.
+        self._to_write: queue.Queue[MergedAction | None] = queue.Queue(maxsize=STEP_QUEUE_BOUND)
         self._stopped = threading.Event()
         self._ring = FrameRing(fps=self.config.fps, capture=self.config.capture)
         self._listener = InputListener(self._events)
@@ -142,7 +149,8 @@ class Recorder:
         except CaptureUnavailable as exc:
             raise RecorderError(str(exc)) from exc
         if self._owns_writer:
-            meta = new_meta(task=self.task, screens=screens, recorder=self._settings())
+            meta = new_meta(task=self.task, screens=screens, recorder=self._settings(),
+                            screenshot_format=self.config.screenshot_format.to_dict())
             try:
                 self._writer = TrajectoryWriter(self.out, meta)
             except (OSError, TrajectoryError) as exc:
@@ -320,15 +328,15 @@ class Recorder:
             return
         writer = self._writer
         frame = merged.frame
-        png = None
-        if frame is not None and not (self._last_shot and self._last_shot[0] is frame):
-            png = frame.to_png(self.config.png_compress_level)  # outside the slot: the slow part
+        data = None
+        if frame is not None and not (self._last_shot and frame.same_pixels(self._last_shot[0])):
+            data = frame.encode(self.config.screenshot_format)  # outside the slot: the slow part
         if context and context.element is None and context.element_missing:
             extra["element_missing"] = context.element_missing  # why "element" is null
         with writer.step_slot() as index:
             step = Step(
                 index=index, time=round(merged.t + self._wall_offset, 3), actor="human",
-                action=actions.format_action(action), screenshot=self._screenshot(index, frame, png),
+                action=actions.format_action(action), screenshot=self._screenshot(index, frame, data),
                 pointer=merged.pointer,
                 element=context.element_dict() if context else None,
                 window=context.window_dict() if context else None,
@@ -339,17 +347,17 @@ class Recorder:
         if self.on_step:
             self.on_step(step)
 
-    def _screenshot(self, index: int, frame: Frame | None, png: bytes | None) -> str | None:
+    def _screenshot(self, index: int, frame: Frame | None, data: bytes | None) -> str | None:
         if frame is None:
             return None
-        if png is None and self._last_shot and self._last_shot[0] is frame:
-            # The same frame as the step before (fast input): link, don't encode again.
-            relative = f"screenshots/{index:06d}.png"
+        if data is None and self._last_shot and frame.same_pixels(self._last_shot[0]):
+            # The same screen as the step before (fast input, or nothing changed): link, don't store twice.
+            relative = screenshot_name(index, self.config.screenshot_format.extension)
             try:
                 os.link(self._writer.root / self._last_shot[1], self._writer.root / relative)
             except OSError:
                 shutil.copyfile(self._writer.root / self._last_shot[1], self._writer.root / relative)
             return relative
-        relative = self._writer.save_screenshot(index, png)
+        relative = self._writer.save_screenshot(index, data, self.config.screenshot_format.extension)
         self._last_shot = (frame, relative)
         return relative

@@ -1,0 +1,115 @@
+"""How step screenshots are stored: the format and, for lossy storage, the quality.
+
+    png    lossless; universal; slow and large on photo-like screens
+    jxl    JPEG XL (the pillow-jxl-plugin package): lossless at effort 1 is the fastest encoder here and
+           the smallest on flat screens (the default; BENCHMARKS.md has the measurements)
+    webp   lossless at method 0: the smallest on photo-like screens, at about PNG's encode cost
+    avif   lossy only (Pillow's AVIF cannot store RGB exactly)
+    jpeg   lossy only
+
+Without a quality the format is lossless (avif and jpeg need one); with one it is lossy at that quality
+(1-100). A lossless screenshot decodes to exactly the captured pixels. meta.json records the choice
+(`ScreenshotFormat.to_dict`); readers need nothing from it: every reader opens every format.
+
+settings.toml's [screenshots] table sets it for every recording and agent run (`format`, `quality`);
+`pcagent record --image-format/--image-quality` override it for one recording.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from models.images import register_image_plugins
+from tracker.settings import SettingsError, read_table
+
+__all__ = ["DEFAULT_FORMAT", "FORMATS", "LOSSY_ONLY", "PIL_FORMATS", "ScreenshotFormat", "ScreenshotFormatError",
+           "load_screenshot_format"]
+
+FORMATS = ("png", "jxl", "webp", "avif", "jpeg")
+PIL_FORMATS = ("PNG", "JXL", "WEBP", "AVIF", "JPEG")  # Pillow's names for them: what a stored screenshot may be
+LOSSY_ONLY = ("avif", "jpeg")
+DEFAULT_FORMAT = "jxl"  # falls back to png where the JPEG XL plugin is missing (ScreenshotFormat.default)
+_EXTENSIONS = {"png": "png", "jxl": "jxl", "webp": "webp", "avif": "avif", "jpeg": "jpg"}
+
+
+class ScreenshotFormatError(ValueError):
+    """A format or quality that cannot be used; the message says what can."""
+
+
+@dataclass(frozen=True)
+class ScreenshotFormat:
+    format: str = "png"
+    quality: int | None = None  # None: lossless
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ScreenshotFormatError(f"unknown image format {self.format!r}; one of {', '.join(FORMATS)}")
+        if self.quality is not None and (isinstance(self.quality, bool) or not isinstance(self.quality, int)
+                                         or not 1 <= self.quality <= 100):
+            raise ScreenshotFormatError(f"image quality must be an integer from 1 to 100, not {self.quality!r}")
+        if self.format in LOSSY_ONLY and self.quality is None:
+            raise ScreenshotFormatError(f"{self.format} is lossy only: give a quality (e.g. 85)")
+        if self.format == "jxl" and not register_image_plugins():
+            raise ScreenshotFormatError("jxl needs the JPEG XL plugin: pip install pillow-jxl-plugin")
+
+    @classmethod
+    def default(cls) -> ScreenshotFormat:
+        """Lossless JPEG XL where its plugin is installed, else PNG."""
+        return cls(DEFAULT_FORMAT) if register_image_plugins() else cls("png")
+
+    @property
+    def lossless(self) -> bool:
+        return self.quality is None
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.format]
+
+    def encode(self, image: Image.Image) -> bytes:
+        """``image`` (RGB) in this format."""
+        buffer = io.BytesIO()
+        image.save(buffer, self.format.upper(), **self._options())
+        return buffer.getvalue()
+
+    def _options(self) -> dict:
+        quality = self.quality
+        if self.format == "png":  # level 3: within 1 % of level 9's size on screens, at a fraction of the time
+            return {"compress_level": 3}
+        if self.format == "jxl":
+            return {"lossless": True, "effort": 1} if quality is None else {"quality": quality, "effort": 1}
+        if self.format == "webp":
+            return {"lossless": True, "method": 0, "quality": 0} if quality is None else \
+                {"quality": quality, "method": 0}
+        if self.format == "avif":
+            return {"quality": quality, "speed": 10}
+        return {"quality": quality}  # jpeg
+
+    def to_dict(self) -> dict:
+        return {"format": self.format, "quality": self.quality, "lossless": self.lossless}
+
+
+def load_screenshot_format(path: str | Path | None = None, *, format: str | None = None,
+                           quality: int | None = None) -> ScreenshotFormat:
+    """The format from settings.toml's [screenshots] table (the default without one), with ``format`` and
+    ``quality`` (the command line's) taking precedence. Raises SettingsError naming the file or option."""
+    table, where = read_table("screenshots", path)
+    table = table or {}
+    unknown = sorted(set(table) - {"format", "quality"})
+    if unknown:
+        raise SettingsError(f"{where}: [screenshots] unknown key(s) {', '.join(map(repr, unknown))}; "
+                            "keys are format, quality")
+    chosen_format = format or table.get("format")
+    chosen_quality = quality if format or quality is not None else table.get("quality")
+    try:
+        if chosen_format is None:
+            default = ScreenshotFormat.default()
+            return default if chosen_quality is None else ScreenshotFormat(default.format, chosen_quality)
+        return ScreenshotFormat(chosen_format, chosen_quality)
+    except ScreenshotFormatError as exc:
+        source = "--image-format/--image-quality" if format or quality is not None else f"{where}: [screenshots]"
+        raise SettingsError(f"{source}: {exc}") from None
+
