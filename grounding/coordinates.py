@@ -4,11 +4,13 @@ A grounding model answers in its own coordinate space (its profile's `output_con
 see models.profile.OUTPUT_CONVENTIONS):
 
 - ``molmo_percent``: percent of the image, ``<point x="12.5" y="40.1">``;
-- ``norm1000``: 0..1000 of the image (OS-Atlas, UI-TARS 1.0/2, Qwen2-VL);
+- ``norm1000``: 0..1000 of the image (OS-Atlas, UI-TARS 1.0/2, Qwen2-VL, Qwen3-VL, Molmo2);
+- ``norm1``: 0..1 of the image (OpenCUA-Qwen2-7B and -A3B);
 - ``absolute``: pixels of the image the model was given (Qwen2.5-VL) — which may be a resized
   copy of the screenshot, so pass ``model_image_size``;
 - ``uitars_resized``: pixels of the factor-28 "smart resized" image the model's processor
-  made from the image it was given (UI-TARS 1.5).
+  made from the image it was given (UI-TARS 1.5; Qwen2.5-VL and OpenCUA-7B/32B resize the same way,
+  with a smaller minimum that no screenshot reaches).
 
 `parse_points` pulls the points out of the answer text (model space), `to_screen` maps one to
 a pixel of the screenshot, `from_screen` is the inverse. A point off the image is never
@@ -26,7 +28,7 @@ __all__ = [
     "smart_resize", "model_frame_size", "to_screen", "from_screen", "parse_points",
 ]
 
-CONVENTIONS = ("molmo_percent", "norm1000", "absolute", "uitars_resized")
+CONVENTIONS = ("molmo_percent", "norm1000", "absolute", "uitars_resized", "norm1")
 
 # UI-TARS' own constants (README_coordinates.md); Qwen2-VL's processor defaults differ (smart_resize's).
 UITARS_MIN_PIXELS = 100 * 28 * 28
@@ -75,6 +77,8 @@ def model_frame_size(convention: str, image_size: Size, model_image_size: Size |
         return 100.0, 100.0
     if convention == "norm1000":
         return 1000.0, 1000.0
+    if convention == "norm1":
+        return 1.0, 1.0
     if convention == "absolute":
         return float(sent[0]), float(sent[1])
     if convention == "uitars_resized":
@@ -131,11 +135,16 @@ _SEP = r"(?:\s*,\s*|\s+)"  # "12,40", "12, 40", "12 40" (no two quantifiers over
 
 # Tried in this order; each match is blanked out so later (looser) patterns do not count it again.
 _PATTERNS: list[tuple[str, re.Pattern]] = [
+    # Molmo2: <points coords="1 1 308 305 2 752 377">: an image (or frame) index, then (id, x, y) triplets
+    # in 0..1000; frames are separated by ";"
+    ("molmo2", re.compile(r"""<points?\s[^>]*?\bcoords\s*=\s*["']([^"']*)["'][^>]*>""", re.I)),
     # Molmo: <point x="12.5" y="40" alt="...">  /  <points x1="1" y1="2" x2="3" y2="4" ...>
     ("molmo", re.compile(r"<points?\s([^>]*)>", re.I)),
     # UI-TARS 1.5+/2: <point>235 512</point>, <bbox>x1 y1 x2 y2</bbox>
     ("tag_point", re.compile(rf"<point>\s*(?:\(\s*)?({_NUM}){_SEP}({_NUM})\s*(?:\)\s*)?</point>", re.I)),
     ("tag_box", re.compile(rf"<bbox>\s*({_NUM}){_SEP}({_NUM}){_SEP}({_NUM}){_SEP}({_NUM})\s*</bbox>", re.I)),
+    # <bbox>x y</bbox>: a box given as one point (UI-TARS answers seen by UI-TARS-desktop)
+    ("tag_box_point", re.compile(rf"<bbox>\s*({_NUM}){_SEP}({_NUM})\s*</bbox>", re.I)),
     # Qwen2-VL / OS-Atlas / UI-TARS: <|box_start|>(x1,y1),(x2,y2)<|box_end|> — also with the special
     # tokens stripped by the server: (x1,y1),(x2,y2)
     ("pair_box", re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*,\s*\(\s*({_NUM})\s*,\s*({_NUM})\s*\)")),
@@ -163,9 +172,24 @@ def _molmo_points(attributes: str) -> list[tuple[float, float]]:
     return points
 
 
+def _molmo2_points(coords: str) -> list[tuple[float, float]]:
+    """(x, y) of each (id, x, y) triplet after each frame's leading index: "1 1 308 305 2 752 377"."""
+    points = []
+    for frame in coords.split(";"):
+        numbers = [float(n) for n in frame.split()]
+        if len(numbers) % 3 == 1:  # the image or frame index comes first
+            numbers = numbers[1:]
+        if len(numbers) % 3:
+            return []  # not triplets: not read at all rather than read shifted
+        points += [(numbers[i + 1], numbers[i + 2]) for i in range(0, len(numbers), 3)]
+    return points
+
+
 def _points_of(kind: str, groups: tuple[str, ...]) -> list[tuple[float, float]]:
     if kind == "molmo":
         return _molmo_points(groups[0])
+    if kind == "molmo2":
+        return _molmo2_points(groups[0])
     numbers = [float(g) for g in groups]
     if len(numbers) == 4:  # a box: its centre
         x1, y1, x2, y2 = numbers
@@ -176,16 +200,19 @@ def _points_of(kind: str, groups: tuple[str, ...]) -> list[tuple[float, float]]:
 def _in_range(point: tuple[float, float], convention: str | None) -> bool:
     """Finite, not negative beyond rounding, and within the convention's range where it is fixed."""
     x, y = point
-    if not (math.isfinite(x) and math.isfinite(y)) or x < -_ROUNDING_SLACK or y < -_ROUNDING_SLACK:
+    # rounding slack in model units: half a unit, but 0..1 has no whole units to round to
+    slack = _ROUNDING_SLACK / 1000 if convention == "norm1" else _ROUNDING_SLACK
+    if not (math.isfinite(x) and math.isfinite(y)) or x < -slack or y < -slack:
         return False
-    limit = {"molmo_percent": 100.0, "norm1000": 1000.0}.get(convention or "")
-    return limit is None or (x <= limit + _ROUNDING_SLACK and y <= limit + _ROUNDING_SLACK)
+    limit = {"molmo_percent": 100.0, "norm1000": 1000.0, "norm1": 1.0}.get(convention or "")
+    return limit is None or (x <= limit + slack and y <= limit + slack)
 
 
 def parse_points(text: str, convention: str | None = None) -> list[tuple[float, float]]:
     """Every point in a model's answer, in model space, in the order they appear.
 
-    Understands Molmo ``<point x=".." y="..">`` / ``<points x1=.. y1=..>``, ``(x, y)``, ``[x, y]``,
+    Understands Molmo ``<point x=".." y="..">`` / ``<points x1=.. y1=..>``, Molmo2
+    ``<points coords="1 1 308 305">``, ``(x, y)``, ``[x, y]``,
     ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``, UI-TARS ``click(start_box='(x,y)')`` and
     ``<point>x y</point>``, boxes ``[x1, y1, x2, y2]`` (their centre) and ``{"x": .., "y": ..}``.
     Points that cannot be on the image (NaN, negative, over 100 % / 1000) are skipped.

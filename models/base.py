@@ -1,7 +1,8 @@
 """One small interface for every vision-language model backend.
 
 A conversation is a list of `Message`s whose content mixes text and images; every backend
-answers with a `ModelResponse` (text, token usage, latency). Backends live in their own
+answers with a `ModelResponse` (text, token usage, latency, and the tool calls of a model served with
+function calling). A backend that can send a tools schema takes ``tools=`` in `generate`. Backends live in their own
 modules (openai_compat, transformers_backend, onnx_backend) and import their heavy SDKs
 lazily; `models.factory.open_model(profile)` picks one.
 """
@@ -48,12 +49,22 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call from an OpenAI-style ``tool_calls`` answer; nothing here is run."""
+
+    name: str
+    arguments: str  # the JSON text as the server sent it: the caller decodes and checks it
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelResponse:
     text: str
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
     model: str = ""
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable

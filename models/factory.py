@@ -17,7 +17,7 @@ from models.profile import BACKENDS, ModelProfile
 _BACKENDS: dict[str, tuple[str, str, str]] = {
     "openai": ("models.backends.openai_compat", "OpenAICompatibleModel", "pip install --force-reinstall pcagent"),
     "transformers": ("models.backends.transformers_backend", "TransformersModel", "pip install 'pcagent[transformers]'"),
-    "onnx": ("models.backends.onnx_backend", "OnnxModel", "pip install onnxruntime (or onnxruntime-gpu)"),
+    "onnx": ("models.backends.onnx_backend", "OnnxModel", "pip install 'pcagent[onnx]' (onnxruntime-gpu for CUDA)"),
 }
 assert set(_BACKENDS) == set(BACKENDS), "every backend in models.profile.BACKENDS needs an entry here"
 

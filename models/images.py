@@ -1,7 +1,8 @@
 """Images on their way to and from a model: fit a pixel budget, encode as data URLs, decode bytes.
 
-`fit_to_pixels` is the only place in models/ that resizes; it returns the scale it applied so that a
-caller (grounding.coordinates) can map points on the model's image back to the screen.
+`fit_to_pixels` is the only place in models/ that resizes, besides a model's own preprocessing
+(models.backends.qwen_vl, Qwen's smart resize); it returns the scale it applied so that a caller
+(grounding.coordinates) can map points on the model's image back to the screen.
 """
 
 from __future__ import annotations

@@ -38,9 +38,18 @@ BACKENDS = ("openai", "transformers", "onnx")
 # How a grounding model writes a point (see grounding.coordinates):
 OUTPUT_CONVENTIONS = (
     "molmo_percent",  # <point x="12.5" y="40.1"> in percent of the image
-    "norm1000",  # (x, y) in 0..1000 of the image (OS-Atlas, UI-TARS 1.0/2, Qwen2-VL)
-    "absolute",  # (x, y) in pixels of the image the model was given (Qwen2.5-VL)
-    "uitars_resized",  # (x, y) in pixels of the factor-28 "smart resized" image (UI-TARS 1.5)
+    "norm1000",  # (x, y) in 0..1000 of the image (OS-Atlas, UI-TARS 1.0/2, Qwen2-VL, Qwen3-VL, Molmo2)
+    "absolute",  # (x, y) in pixels of the image the model was given
+    "uitars_resized",  # (x, y) in pixels of the factor-28 "smart resized" image (UI-TARS 1.5, Qwen2.5-VL, OpenCUA)
+    "norm1",  # (x, y) in 0..1 of the image (OpenCUA-Qwen2-7B and -A3B)
+)
+# What a planner model writes (pcagent.agent.planners picks the planner from it):
+ACTION_FORMATS = (
+    "pcagent",  # our grammar, "Action: click (x, y)" (PC Agent-E); targets by name unless output_convention is set
+    "uitars",  # UI-TARS: "Action: click(start_box='(x,y)')"
+    "qwen_computer_use",  # Qwen2.5-VL / Qwen3-VL: <tool_call>{"name": "computer_use", ...}</tool_call>
+    "opencua",  # OpenCUA: "## Code:" with one pyautogui block
+    "tool_calls",  # the computer_use function through OpenAI-style tool_calls (a server with function calling)
 )
 
 
@@ -59,9 +68,12 @@ class ModelProfile:
     max_tokens: int = 512
     timeout_s: float = 60.0
     max_retries: int = 3
-    output_convention: str | None = None  # for grounders; one of OUTPUT_CONVENTIONS
+    output_convention: str | None = None  # how its coordinates are written; one of OUTPUT_CONVENTIONS
+    action_format: str = "pcagent"  # what it writes as a planner; one of ACTION_FORMATS
     device: str | None = None  # transformers: "cuda", "cpu", None = cuda when available
     providers: tuple[str, ...] = ()  # onnx: ("CUDAExecutionProvider", "CPUExecutionProvider")
+    onnx_dtype: str | None = None  # onnx: graph variant ("fp32", "fp16", "q4", ...); None = fp32, else the only one
+    image_min_pixels: int | None = None  # transformers/onnx Qwen-VL: smallest resized image; None = the model's own
     extra_headers: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a token
     extra_body: dict = field(default_factory=dict)  # sent as-is to the server (e.g. top_k)
 

@@ -34,7 +34,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from models.errors import ModelConfigError, ModelUnavailable
 from models.images import IMAGE_FORMATS
-from models.profile import BACKENDS, OUTPUT_CONVENTIONS, ModelProfile
+from models.profile import ACTION_FORMATS, BACKENDS, OUTPUT_CONVENTIONS, ModelProfile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,6 +135,8 @@ def _problems(profile: ModelProfile) -> list[tuple[str, str]]:
     if profile.output_convention is not None and profile.output_convention not in OUTPUT_CONVENTIONS:
         problems.append(("output_convention", f"{profile.output_convention!r} is not one of "
                                               f"{', '.join(OUTPUT_CONVENTIONS)}"))
+    if profile.action_format not in ACTION_FORMATS:
+        problems.append(("action_format", f"{profile.action_format!r} is not one of {', '.join(ACTION_FORMATS)}"))
     if profile.base_url is not None and not profile.base_url.startswith(("http://", "https://")):
         problems.append(("base_url", f"{profile.base_url!r} must start with http:// or https://"))
     for field in ("image_max_pixels", "max_tokens", "timeout_s"):

@@ -8,6 +8,8 @@ Tests point a profile's base_url at it instead of mocking HTTP; users dry-run a 
     {"response": "wait", "repeat": 3}                   three times ("repeat": "forever": never used up)
     {"response": "ok", "latency_s": 0.5}                answer after half a second
     {"response": "ok", "usage": {"prompt_tokens": 9, "completion_tokens": 1}}   ("usage": null: none)
+    {"tool_calls": [{"name": "computer_use", "arguments": {"action": "wait"}}]}   OpenAI-style function
+                                                        calls (with "response" too: text beside them)
     {"fault": "http_429", "retry_after": 0.2}           misbehave instead (FAULTS below)
 
 Each request takes the first unused entry that accepts it (no "match", or a "match" found by
@@ -41,7 +43,8 @@ FAULTS = {
     "disconnect": "close the connection without answering",
     "hang": "answer nothing for latency_s (default 30 s, cut short by stop()), then close",
 }
-ENTRY_KEYS = ("response", "match", "latency_s", "repeat", "fault", "usage", "retry_after", "finish_reason")
+ENTRY_KEYS = ("response", "match", "latency_s", "repeat", "fault", "usage", "retry_after", "finish_reason",
+              "tool_calls")
 HANG_DEFAULT_S = 30.0
 
 
@@ -60,6 +63,7 @@ class _Entry:
     usage: dict[str, Any] | None | bool  # False: not given (count words)
     retry_after: float | None
     finish_reason: str
+    tool_calls: list[dict[str, Any]]  # [{"name": ..., "arguments": {...} or JSON text}]
 
     def accepts(self, user_text: str) -> bool:
         return self.remaining != 0 and (self.match is None or self.match.search(user_text) is not None)
@@ -73,8 +77,9 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
     if unknown:
         raise ScriptError(f"{where}: unknown key(s) {', '.join(unknown)}; keys are {', '.join(ENTRY_KEYS)}")
     response, fault = raw.get("response"), raw.get("fault")
-    if (response is None) == (fault is None):
-        raise ScriptError(f"{where}: give exactly one of 'response' (text) or 'fault'")
+    tool_calls = _tool_calls(raw.get("tool_calls", []), where)
+    if (response is None and not tool_calls) == (fault is None):
+        raise ScriptError(f"{where}: give exactly one of 'response' (text, and/or 'tool_calls') or 'fault'")
     if response is not None and not isinstance(response, str):
         raise ScriptError(f"{where}: 'response' must be a string")
     if fault is not None and fault not in FAULTS:
@@ -99,7 +104,21 @@ def _parse_entry(index: int, raw: Any) -> _Entry:
     return _Entry(index=index, response=response, match=match,
                   latency_s=float(latency if latency is not None else (HANG_DEFAULT_S if fault == "hang" else 0)),
                   remaining=None if repeat == "forever" else repeat, fault=fault, usage=usage,
-                  retry_after=numbers["retry_after"], finish_reason=str(raw.get("finish_reason", "stop")))
+                  retry_after=numbers["retry_after"], tool_calls=tool_calls,
+                  finish_reason=str(raw.get("finish_reason") or ("tool_calls" if tool_calls else "stop")))
+
+
+def _tool_calls(raw: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(call, dict) and isinstance(call.get("name"), str)
+                                            and isinstance(call.get("arguments", {}), (dict, str))
+                                            for call in raw):
+        raise ScriptError(f"{where}: 'tool_calls' must be a list of {{\"name\": ..., \"arguments\": {{...}}}}")
+    return raw
+
+
+def _arguments_text(arguments: dict[str, Any] | str) -> str:
+    """Arguments as OpenAI sends them: JSON text (a script may give the text itself, even malformed)."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
 def load_script(path: str | Path) -> list[dict[str, Any]]:
@@ -304,6 +323,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, entry: _Entry, body: dict[str, Any]) -> None:
         text = entry.response or ""
+        # content is null beside tool calls without text, as OpenAI answers them
+        message: dict[str, Any] = {"role": "assistant", "content": entry.response}
+        if entry.tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{len(self.scripted.requests)}_{n}", "type": "function",
+                 "function": {"name": call["name"], "arguments": _arguments_text(call.get("arguments", {}))}}
+                for n, call in enumerate(entry.tool_calls)]
         usage = entry.usage
         if usage is False:  # not given: rough word counts, so dry runs still show numbers
             prompt, completion = _word_count(body), len(text.split())
@@ -313,8 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": int(time.time()),
             "model": str(body.get("model") or self.scripted.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": entry.finish_reason}],
+            "choices": [{"index": 0, "message": message, "finish_reason": entry.finish_reason}],
         }
         if usage is not None:
             payload["usage"] = usage

@@ -26,13 +26,15 @@ def agent(xdisplay, tmp_path):
     """`agent(script, *args, profile=...) -> (PtyProcess, ScriptedServer, out)`; cleaned up after."""
     started = []
 
-    def start(script, *args, image_max_pixels=1280 * 800, output_convention=None):
+    def start(script, *args, image_max_pixels=1280 * 800, output_convention=None, action_format=None):
         server = ScriptedServer(script).start()
         models = tmp_path / f"models-{len(started)}.toml"
         lines = ["[profiles.planner]", 'backend = "openai"', f'base_url = "{server.base_url}"',
                  'model = "scripted"', "max_retries = 0", f"image_max_pixels = {image_max_pixels}"]
         if output_convention:
             lines.append(f'output_convention = "{output_convention}"')
+        if action_format:
+            lines.append(f'action_format = "{action_format}"')
         models.write_text("\n".join(lines) + "\n")
         out = tmp_path / f"run-{len(started)}"
         proc = PtyProcess([sys.executable, "-m", "pcagent", "run", "the task", "--planner", "planner",
@@ -107,6 +109,37 @@ def test_uitars_planner_completes_a_task(sample_app, agent):
     assert proc.wait(120) == 0, proc.text
     assert sample_app.events("button_clicked")[-1]["name"] == "Open"
     assert [s.action for s in read_trajectory(out).steps][-1] == "finish"
+
+
+def computer_use(thought: str, **arguments) -> dict:
+    """A Qwen3-VL answer: the Action sentence, then the computer_use call."""
+    call = json.dumps({"name": "computer_use", "arguments": arguments})
+    return {"response": f"Action: {thought}\n<tool_call>\n{call}\n</tool_call>"}
+
+
+def test_a_qwen_computer_use_profile_needs_no_planner_kind(sample_app, agent):
+    name, save = sample_app.center("name"), sample_app.center("save")
+    # Qwen3-VL points in 0..1000 of the screenshot; the profile says so and nothing else is needed
+    at = {target: [round(v) for v in from_screen(*point, "norm1000", (1280, 800))]
+          for target, point in (("name", name), ("save", save))}
+    script = [computer_use("Click the Name field.", action="left_click", coordinate=at["name"]),
+              computer_use("Type the name.", action="type", text="Grace Hopper"),
+              computer_use("Click Save.", action="left_click", coordinate=at["save"]),
+              computer_use("The name is saved.", action="terminate", status="success")]
+    proc, server, out = agent(script, "--mode", "auto", action_format="qwen_computer_use",
+                              output_convention="norm1000")
+    assert proc.wait(120) == 0, proc.text
+    assert sample_app.events("name_changed")[-1]["text"] == "Grace Hopper"
+    assert sample_app.events("button_clicked")[-1]["name"] == "Save"
+    trajectory = read_trajectory(out)
+    steps = trajectory.steps
+    assert [s.action for s in steps][1:] == ["type text: Grace Hopper", steps[2].action, "finish"]
+    for step, expected in ((steps[0], name), (steps[2], save)):
+        assert abs(step.pointer[0] - expected[0]) <= 2 and abs(step.pointer[1] - expected[1]) <= 2
+    assert steps[0].extra["planner_details"]["convention"] == "norm1000"
+    assert trajectory.meta["agent"]["planner_kind"] == "qwen_computer_use"
+    system = server.requests[0]["messages"][0]["content"]
+    assert "<tools>" in system and '"name": "computer_use"' in system
 
 
 def test_reject_then_the_human_acts_then_resume(sample_app, agent, xdo):

@@ -150,8 +150,8 @@ def test_missing_folder_is_unavailable(tmp_path: Path) -> None:
         TransformersModel(ModelProfile(name="gone", backend="transformers", model=str(tmp_path / "nope")))
 
 
-def test_folder_without_a_model_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailable, match="no config.json"):
+def test_folder_without_a_model_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match="not a model folder: no config.json"):
         TransformersModel(ModelProfile(name="empty", backend="transformers", model=str(tmp_path), device="cpu"))
 
 

@@ -177,6 +177,9 @@ def test_base_url_needs_a_started_server():
     ({"response": "x", "repeat": "always"}, "'repeat' must be a positive integer"),
     ({"response": "x", "latency_s": -1}, "'latency_s' must be a number"),
     ({"response": "x", "usage": 5}, "'usage' must be an object"),
+    ({"tool_calls": [{"name": "f"}], "fault": "html"}, "give exactly one of 'response'"),
+    ({"tool_calls": [{"arguments": {}}]}, "'tool_calls' must be a list of"),
+    ({"tool_calls": {"name": "f"}}, "'tool_calls' must be a list of"),
     ("just text", "expected an object"),
 ])
 def test_bad_entries_are_named(entry, words):

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import httpx
 
-from models.base import Message, ModelResponse, Usage
+from models.base import Message, ModelResponse, ToolCall, Usage
 from models.errors import (ModelAuthError, ModelConfigError, ModelConnectionError, ModelError,
                            ModelHTTPError, ModelResponseError, ModelTimeout)
 from models.images import fit_to_pixels, to_data_url
@@ -81,9 +81,12 @@ class OpenAICompatibleModel:
     # --- the VisionLanguageModel protocol ---
 
     def generate(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-                 temperature: float | None = None, stop: Sequence[str] | None = None) -> ModelResponse:
-        """Send the conversation; latency_s is the whole wait, retries included."""
-        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+                 temperature: float | None = None, stop: Sequence[str] | None = None,
+                 tools: Sequence[dict[str, Any]] | None = None) -> ModelResponse:
+        """Send the conversation; latency_s is the whole wait, retries included. ``tools``: OpenAI function
+        schemas ({"type": "function", "function": {...}}); the answer's calls come back in `tool_calls`."""
+        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                 tools=tools)
         started = time.perf_counter()
         data = self._request_json("POST", "/chat/completions", body)
         latency_s = time.perf_counter() - started
@@ -112,7 +115,8 @@ class OpenAICompatibleModel:
     # --- request building ---
 
     def request_body(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-                     temperature: float | None = None, stop: Sequence[str] | None = None) -> dict[str, Any]:
+                     temperature: float | None = None, stop: Sequence[str] | None = None,
+                     tools: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The JSON body `generate` would send (public so tests and logs can look at it)."""
         profile = self.profile
         body: dict[str, Any] = {}
@@ -127,6 +131,8 @@ class OpenAICompatibleModel:
             body["top_p"] = profile.top_p
         if stop:
             body["stop"] = list(stop)
+        if tools:
+            body["tools"] = [dict(tool) for tool in tools]
         body.update(profile.extra_body)
         return body
 
@@ -263,6 +269,9 @@ class OpenAICompatibleModel:
         if isinstance(content, list):  # some servers answer with content parts; only string texts count
             texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
             content = "".join(texts) if texts else None
+        tool_calls = self._tool_calls(message, raw)
+        if content is None and tool_calls:  # a function-calling answer often carries no text at all
+            content = ""
         if not isinstance(content, str):
             raise self._response_error(
                 f"answered with no text content (finish_reason {choice.get('finish_reason')!r})", raw)
@@ -275,4 +284,24 @@ class OpenAICompatibleModel:
         return ModelResponse(text=content,
                              usage=Usage(count("prompt_tokens"), count("completion_tokens")),
                              latency_s=latency_s, model=str(data.get("model") or self.profile.model),
-                             finish_reason=choice.get("finish_reason"))
+                             finish_reason=choice.get("finish_reason"), tool_calls=tool_calls)
+
+    def _tool_calls(self, message: Any, raw: str) -> tuple[ToolCall, ...]:
+        """The message's function calls, arguments kept as JSON text (Ollama sends an object: re-encoded)."""
+        entries = message.get("tool_calls") if isinstance(message, dict) else None
+        if entries is None:
+            return ()
+        if not isinstance(entries, list):
+            raise self._response_error("answered with tool_calls that are not a list", raw)
+        calls = []
+        for entry in entries:
+            function = entry.get("function") if isinstance(entry, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            arguments = function.get("arguments", "") if isinstance(function, dict) else None
+            if isinstance(arguments, dict):
+                arguments = json.dumps(arguments)
+            if not isinstance(name, str) or not isinstance(arguments, str):
+                raise self._response_error("answered with a tool call without a function name and arguments", raw)
+            call_id = entry.get("id")
+            calls.append(ToolCall(name, arguments, call_id if isinstance(call_id, str) else None))
+        return tuple(calls)

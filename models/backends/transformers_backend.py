@@ -1,26 +1,42 @@
 """A local image-text-to-text model run with Hugging Face transformers (a GPU when there is one).
 
-`TransformersModel(profile)` loads `profile.model` — a folder written by `save_pretrained`, or a hub
-id already in the local Hugging Face cache; nothing is ever downloaded (`local_files_only=True`) —
-with `AutoProcessor` and `AutoModelForImageTextToText`, renders the conversation with the
-processor's chat template and generates. torch and transformers are imported lazily, so the rest
-of `models/` works without them: `pip install 'pcagent[transformers]'`.
+`TransformersModel(profile)` loads `profile.model` — a model folder as its publisher ships it (config.json,
+the safetensors weights, tokenizer files, preprocessor_config.json, the chat template), or a hub id already
+in the local Hugging Face cache; nothing is ever downloaded (`local_files_only=True`) — with
+`AutoModelForImageTextToText` and the folder's processor, renders the conversation with the model's own
+chat template and generates. torch and transformers are imported lazily, so the rest of `models/` works
+without them: `pip install 'pcagent[transformers]'`.
+
+Qwen-VL folders (Qwen2-VL, Qwen2.5-VL, UI-TARS, Qwen3-VL): their `AutoProcessor` also builds a video
+processor that needs torchvision, whose PyPI wheel breaks beside the CPU torch. Without a usable one the
+processor is built image-only from the folder's PIL image processor, tokenizer and chat template
+(models.backends.qwen_vl); with one (`pip install 'pcagent[gpu]'` on a CUDA machine) `AutoProcessor` is
+used as is. Either way the profile's `image_max_pixels` (and `image_min_pixels`, when set) become the
+image processor's max/min pixels.
 
 Device: `profile.device`, else "cuda" when torch sees one, else "cpu"; weights are bfloat16 on
-CUDA and float32 on CPU. Decoding is greedy at temperature 0 (the profile's default) and sampled
-(with `profile.top_p`) above it; stop strings end generation early and are trimmed from the text.
-One generation runs at a time per model (a lock), since a model's GPU memory is not shared safely.
+CUDA and float32 on CPU, placed with `device_map` when accelerate is installed. Decoding is greedy at
+temperature 0 (the profile's default) and sampled (with `profile.top_p`) above it; stop strings end
+generation early and are trimmed from the text. One generation runs at a time per model (a lock), since a
+model's GPU memory is not shared safely. Every load failure is a ModelUnavailable (a package or file is
+missing: what to install or fetch) or a ModelConfigError (the folder is not a model), naming the file or
+field.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
+import sys
 import threading
 import time
 from typing import Any, Sequence
 
 from PIL import Image
 
+from models.backends.qwen_vl import (GPU_HINT, QWEN_VL_PROCESSORS, image_only_processor, pixel_budget, read_json,
+                                     torchvision_usable)
 from models.base import Message, ModelResponse, Usage
 from models.errors import ModelConfigError, ModelError, ModelUnavailable
 from models.images import fit_to_pixels
@@ -32,6 +48,12 @@ INSTALL_HINT = "pip install 'pcagent[transformers]'"
 def _import_torch_and_transformers() -> tuple[Any, Any]:
     try:
         import torch
+
+        if ("transformers" not in sys.modules and importlib.util.find_spec("torchvision") is not None
+                and not torchvision_usable()):
+            # Installed but broken (PyPI's wheel beside the CPU torch): transformers only checks that it is
+            # installed, then imports it with its image utilities and fails. Hidden, it counts as absent.
+            sys.modules["torchvision"] = None
         import transformers
     except ImportError as exc:
         raise ModelUnavailable(
@@ -101,31 +123,86 @@ class TransformersModel:
         self.processor, self.model = self._load(profile.model)
 
     def _load(self, path: str) -> tuple[Any, Any]:
-        transformers = self._transformers
         where = f"profile {self.name!r}: model {path!r}"
-        if not os.path.isdir(path) and not _looks_like_hub_id(path):
-            raise ModelUnavailable(f"{where}: no such folder")
-        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
-            raise ModelUnavailable(f"{where}: the folder has no config.json (not written by save_pretrained?)")
-        try:
-            processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
-            model = transformers.AutoModelForImageTextToText.from_pretrained(
-                path, local_files_only=True, **self._dtype_kwarg())
-        except OSError as exc:
-            raise ModelUnavailable(
-                f"{where}: not a saved model folder nor in the local Hugging Face cache "
-                f"(nothing is downloaded; fetch it first, e.g. `hf download {path}`): {exc}"
-            ) from exc
-        except (ValueError, KeyError) as exc:
-            raise ModelConfigError(f"{where}: cannot be loaded as an image-text-to-text model: {exc}") from exc
+        model_type = self._folder_model_type(path, where)
+        processor = self._loading(path, where, "its processor", lambda: self._load_processor(path, model_type, where))
         if getattr(processor, "chat_template", None) is None:
-            raise ModelConfigError(f"{where}: the processor has no chat template")
-        try:
-            model.to(self.device)
-        except (RuntimeError, AssertionError) as exc:  # e.g. "cuda" asked for on a CPU-only torch
-            raise ModelUnavailable(f"{where}: cannot use device {self.device!r}: {exc}") from exc
+            raise ModelConfigError(f"{where}: the processor has no chat template (chat_template.jinja, "
+                                   "chat_template.json or tokenizer_config.json 'chat_template')")
+        if self.device.startswith("cuda") and not self._torch.cuda.is_available():
+            raise ModelUnavailable(f"{where}: cannot use device {self.device!r}: this torch sees no CUDA device")
+        placement = {"device_map": self.device} if importlib.util.find_spec("accelerate") else {}
+        model = self._loading(path, where, "its weights", lambda: self._transformers.AutoModelForImageTextToText
+                              .from_pretrained(path, local_files_only=True, **self._dtype_kwarg(), **placement))
+        if not placement:
+            try:
+                model.to(self.device)
+            except (RuntimeError, AssertionError) as exc:  # e.g. "cuda" asked for on a CPU-only torch
+                raise ModelUnavailable(f"{where}: cannot use device {self.device!r}: {exc}") from exc
         model.eval()
         return processor, model
+
+    def _folder_model_type(self, path: str, where: str) -> str | None:
+        """config.json's model_type, checked; None for a hub id (transformers reads it from the cache)."""
+        if not os.path.isdir(path):
+            if not _looks_like_hub_id(path):
+                raise ModelUnavailable(f"{where}: no such folder")
+            return None
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ModelConfigError(f"{where}: not a model folder: no config.json (expected the folder as its "
+                                   "publisher ships it: config.json, *.safetensors, tokenizer files, "
+                                   "preprocessor_config.json)")
+        model_type = read_json(os.path.join(path, "config.json"), where).get("model_type")
+        if not isinstance(model_type, str) or not model_type:
+            raise ModelConfigError(f"{where}: config.json has no 'model_type' (not a transformers model folder?)")
+        if model_type not in self._transformers.CONFIG_MAPPING:
+            raise ModelUnavailable(f"{where}: config.json 'model_type' is {model_type!r}, which transformers "
+                                   f"{self._transformers.__version__} does not know: pip install -U transformers")
+        return model_type
+
+    def _load_processor(self, path: str, model_type: str | None, where: str) -> Any:
+        transformers = self._transformers
+        if model_type not in QWEN_VL_PROCESSORS:
+            return transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
+        budget = pixel_budget(path, where, min_pixels=self.profile.image_min_pixels,
+                              max_pixels=self.profile.image_max_pixels)
+        if not torchvision_usable():
+            return image_only_processor(transformers, path, model_type, where, budget)
+        processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
+        # the same pixel budget on the (torchvision) image processor
+        processor.image_processor = transformers.AutoImageProcessor.from_pretrained(path, local_files_only=True,
+                                                                                    **budget)
+        return processor
+
+    def _loading(self, path: str, where: str, what: str, load: Any) -> Any:
+        """Run one loading step, mapping what transformers raises to ModelUnavailable / ModelConfigError."""
+        try:
+            return load()
+        except ModelError:
+            raise
+        except ImportError as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            if "torchvision" in str(exc).lower():
+                raise ModelUnavailable(f"{where}: {what} needs torchvision ({message}): {GPU_HINT}") from exc
+            named = re.search(r"requires the (\S+) librar", message)
+            package = exc.name or (named.group(1).lower() if named else None)
+            install = f"pip install {package}" if package else "install the package it names"
+            raise ModelUnavailable(f"{where}: {what} needs a missing package ({message}): {install}") from exc
+        except OSError as exc:
+            hint = "" if os.path.isdir(path) else (" (a hub id must already be in the local Hugging Face cache; "
+                                                   f"nothing is downloaded: fetch it first, e.g. `hf download {path}`)")
+            raise ModelUnavailable(f"{where}: {what} cannot be read: {exc}{hint}") from exc
+        except MemoryError as exc:
+            raise ModelUnavailable(f"{where}: not enough memory to load {what}") from exc
+        except Exception as exc:  # ValueError, KeyError, RuntimeError (weights that do not fit the config), ...
+            if "torchvision" in str(exc):  # transformers was imported before the broken torchvision was hidden
+                raise ModelUnavailable(f"{where}: {what} needs torchvision, which is installed but does not work "
+                                       f"with this torch ({exc}): pip uninstall torchvision; {GPU_HINT}") from exc
+            if type(exc).__name__ == "SafetensorError":  # matched by name: safetensors is not imported here
+                raise ModelUnavailable(f"{where}: {what} cannot be read (a damaged or partly copied "
+                                       f".safetensors file?): {exc}") from exc
+            raise ModelConfigError(f"{where}: cannot load {what} as an image-text-to-text model: "
+                                   f"{type(exc).__name__}: {exc}") from exc
 
     def _dtype_kwarg(self) -> dict:
         # transformers renamed torch_dtype= to dtype= in 4.56; the old name still works but warns.

@@ -7,11 +7,13 @@ UI-TARS answers ``Thought: ...`` then ``Action: <call>`` where the call is one o
     type(content='text\\n')             scroll(start_box='(x,y)', direction='down')
     wait()                              finished(content='...')         call_user()
 
-A point may also be written ``'<|box_start|>(x,y)<|box_end|>'``, ``point='<point>x y</point>'`` or as a
-box ``'(x1,y1,x2,y2)'`` (its centre). `parse_uitars` reads the call with a small scanner — nothing is
-evaluated — and keeps coordinates in the model's own space (floats): the caller maps them to the
-screen (grounding.coordinates, convention ``uitars_resized`` or ``norm1000``) and hands a mapping
-function to `to_action`. Anything else raises ActionError with a message fit to show the model.
+A point may also be written ``'<|box_start|>(x,y)<|box_end|>'``, ``point='<point>x y</point>'``,
+``'<bbox>x y</bbox>'``, or as a box ``'(x1,y1,x2,y2)'``, ``'<bbox>x1 y1 x2 y2</bbox>'`` or two corners
+``'(x1,y1),(x2,y2)'`` (its centre). The thought is the ``Thought:`` (after any ``<think>`` block), or what
+UI-TARS' other templates write instead: ``<Thought>...</Thought>`` and ``Action_Summary:``.
+`parse_uitars` reads the call with a small scanner — nothing is evaluated — and keeps coordinates in
+the model's own space (floats): the caller maps them to the screen (grounding.coordinates, convention
+``uitars_resized`` or ``norm1000``) and hands a mapping function to `to_action`. Anything else raises ActionError with a message fit to show the model.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ class UITarsAction:
 
 # ---- reading the answer ---------------------------------------------------------------------------
 
-_ACTION_LINE = re.compile(r"^[ \t]*Action[ \t]*:", re.MULTILINE)
-_THOUGHT = re.compile(r"^[ \t]*Thought[ \t]*:[ \t]*", re.MULTILINE)
+# "：" is the full-width colon that answers in Chinese use
+_ACTION_LINE = re.compile(r"^[ \t]*Action[ \t]*[:：]", re.MULTILINE)
+_THOUGHT = re.compile(r"^[ \t]*(?:Thought|Action_Summary)[ \t]*[:：][ \t]*", re.MULTILINE)
+_THOUGHT_TAG = re.compile(r"<Thought>(.*?)</Thought>", re.IGNORECASE | re.DOTALL)
+_OUTPUT_END = re.compile(r"\s*</Output>\s*$", re.IGNORECASE)  # closes the o1-style template's answer
 _NAME = re.compile(r"\s*([A-Za-z_]\w*)\s*\(")
 _KEYWORD = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*")
 # after a closing quote: the call ends (and maybe another call follows on a new line) or a keyword follows
@@ -75,10 +80,18 @@ def parse_uitars(text: str) -> tuple[str, UITarsAction]:
                           "Action: click(start_box='(100,200)')")
     if len(found) > 1:
         raise ActionError(f"{len(found)} 'Action:' lines in the answer: give exactly one action")
-    before = text[:found[0].start()]
-    thought_mark = _THOUGHT.search(before)
-    thought = before[thought_mark.end():] if thought_mark else ""
-    return thought.strip(), _parse_call(text[found[0].end():].strip())
+    call = _OUTPUT_END.sub("", text[found[0].end():])
+    return _thought(text[:found[0].start()]), _parse_call(call.strip())
+
+
+def _thought(before: str) -> str:
+    """The <Thought> tag's text, then what follows the first Thought: or Action_Summary: line."""
+    parts = [tag.group(1) for tag in _THOUGHT_TAG.finditer(before)]
+    rest = _THOUGHT_TAG.sub("", before)
+    mark = _THOUGHT.search(rest)
+    if mark:
+        parts.append(rest[mark.end():])
+    return "\n".join(part.strip() for part in parts if part.strip())
 
 
 def _parse_call(source: str) -> UITarsAction:
@@ -161,6 +174,9 @@ def _point(args: dict[str, str], names: tuple[str, ...], action: str, shown: str
             raise ActionError(f"{action} needs {names[0]}='(x,y)' in {shown!r}")
         return None
     points = parse_points(args[given[0]])
+    if len(points) == 2:  # a box as two corners, '<|box_start|>(x1,y1)<|box_end|>(x2,y2)': its centre
+        (x1, y1), (x2, y2) = points
+        points = [((x1 + x2) / 2, (y1 + y2) / 2)]
     if len(points) != 1:
         what = "no point" if not points else f"{len(points)} points"
         raise ActionError(f"{given[0]}={args[given[0]]!r} holds {what}; expected one '(x,y)' (in {shown!r})")

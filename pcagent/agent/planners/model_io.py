@@ -1,24 +1,22 @@
 """What every prompted planner shares: the screenshot sized to the model's pixel budget, the frame that
 maps the model's coordinates to screen pixels (grounding.coordinates, the one place that converts), the
-history lines, and one call to the model."""
+history lines (in the model's own syntax and coordinates), and one call to the model."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 from PIL import Image
 
 from grounding import coordinates
-from models.base import ModelResponse, VisionLanguageModel
+from models.base import Message, ModelResponse, VisionLanguageModel
 from models.images import fit_to_pixels
-from pcagent.agent.types import HistoryItem, PlanContext
+from models.text_excerpt import quoted
+from pcagent.agent.types import HistoryItem, PlanContext, PlanningError
+from tracker.format.actions import Action, ActionError, format_action, parse_action
 
-if TYPE_CHECKING:
-    from pcagent.agent.planners.prompted import PromptPlanner
-    from pcagent.agent.planners.uitars import UITarsPlanner
-
-__all__ = ["QUOTE_LIMIT", "ScreenFrame", "ask_model", "history_lines", "image_budget", "image_for_model",
-           "on_screen", "token_usage"]
+__all__ = ["QUOTE_LIMIT", "ModelPlanner", "ScreenFrame", "ScreenPoints", "ask_model", "cut_off_note",
+           "history_lines", "image_budget", "image_for_model", "model_space_renderer", "token_usage"]
 
 QUOTE_LIMIT = 160  # characters of a model answer quoted in an error
 
@@ -62,14 +60,49 @@ def history_lines(history: list[HistoryItem], steps: int, render_action: Callabl
     return lines
 
 
-def ask_model(planner: "PromptPlanner | UITarsPlanner", context: PlanContext
-               ) -> tuple[Image.Image, "ScreenFrame", ModelResponse]:
+def cut_off_note(response: ModelResponse, what: str = "the thinking") -> str:
+    """Feedback for an answer that ran into max_tokens, to add to a PlanningError's."""
+    return f" Your answer was cut off: keep {what} shorter." if response.finish_reason == "length" else ""
+
+
+def model_space_renderer(frame: "ScreenFrame", render: Callable[[Action, Callable[[int, int], tuple[float, float]]],
+                                                                 str | None]) -> Callable[[str], str]:
+    """A history_lines renderer: canonical action text (screen pixels) in the model's own syntax and
+    coordinates, by `render(action, to_model)`; canonical text where `render` has no words for it."""
+    def render_action(text: str) -> str:
+        try:
+            action = parse_action(text)
+        except ActionError:
+            return text
+        try:
+            return render(action, frame.to_model) or format_action(action)
+        except coordinates.CoordinateError:
+            return format_action(action)
+    return render_action
+
+
+class ModelPlanner(Protocol):
+    """What ask_model needs of a planner; one with a `tools(frame)` method sends a tools schema too."""
+
+    model: VisionLanguageModel
+    convention: str
+    image_max_pixels: int | None
+    max_tokens: int | None
+    temperature: float | None
+
+    def messages(self, context: PlanContext, sent: Image.Image, frame: "ScreenFrame") -> list[Message]: ...
+
+
+def ask_model(planner: ModelPlanner, context: PlanContext) -> tuple[Image.Image, "ScreenFrame", ModelResponse]:
     """Shrink the screenshot to the budget, frame its coordinates, and send the planner's messages."""
     screenshot = context.screenshot
     sent = image_for_model(screenshot, image_budget(planner.model, planner.image_max_pixels))
     frame = ScreenFrame(planner.convention, screenshot.size, sent.size, context.screen_origin)
-    response = planner.model.generate(planner.messages(context, sent, frame), max_tokens=planner.max_tokens,
-                                      temperature=planner.temperature)
+    options: dict[str, Any] = {"max_tokens": planner.max_tokens, "temperature": planner.temperature}
+    tools = getattr(planner, "tools", None)
+    if tools is not None:  # only backends with function calling take tools= (make_planner checks)
+        options["tools"] = tools(frame)
+    response = planner.model.generate(planner.messages(context, sent, frame), **options)
     return sent, frame, response
 
 
@@ -88,15 +121,32 @@ class ScreenFrame:
         return coordinates.from_screen(x - self.origin[0], y - self.origin[1], self.convention,
                                        self.screen_size, self.sent_size)
 
+    def extent(self) -> tuple[float, float]:
+        """What x and y reach at the screenshot's far edges in the model's space."""
+        return coordinates.model_frame_size(self.convention, self.screen_size, self.sent_size)
+
     def off_screen_feedback(self, x: float, y: float) -> str:
-        extent = coordinates.model_frame_size(self.convention, self.screen_size, self.sent_size)
+        extent = self.extent()
         return (f"the point ({x:g}, {y:g}) is off the screenshot: x must be within 0..{extent[0]:g} and "
                 f"y within 0..{extent[1]:g}. Give a point on the screenshot.")
 
 
-def on_screen(frame: ScreenFrame, point: tuple[float, float]) -> bool:
-    try:
-        frame.to_screen(*point)
-        return True
-    except coordinates.CoordinateError:
-        return False
+class ScreenPoints:
+    """`frame.to_screen` as a parser's map_point callback: it keeps the model-space points it mapped (for the
+    step's details) and turns a point off the screenshot into a PlanningError with feedback."""
+
+    def __init__(self, frame: ScreenFrame, raw: str) -> None:
+        self.frame, self.raw = frame, raw
+        self.model_points: list[list[float]] = []
+
+    def __call__(self, x: float, y: float) -> tuple[int, int]:
+        self.model_points.append([x, y])
+        try:
+            return self.frame.to_screen(x, y)
+        except coordinates.CoordinateError:
+            raise PlanningError(f"off-screen point ({x:g}, {y:g}) in {quoted(self.raw, QUOTE_LIMIT)}", self.raw,
+                                self.frame.off_screen_feedback(x, y)) from None
+
+    def details(self) -> dict[str, list[float]]:
+        """model_point (and model_end for a drag) as the other planners record them."""
+        return dict(zip(("model_point", "model_end"), self.model_points))

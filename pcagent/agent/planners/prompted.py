@@ -65,7 +65,9 @@ _COORDINATE_SPACES = {
     "norm1000": "x and y run from 0 to 1000 across the screenshot's width and height; (0, 0) is its top-left",
     "molmo_percent": "x and y are percent (0 to 100) of the screenshot's width and height; (0, 0) is its top-left",
     "uitars_resized": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
+    "norm1": "x and y are fractions from 0 to 1 of the screenshot's width and height; (0, 0) is its top-left",
 }
+_HISTORY_DECIMALS = {"molmo_percent": 1, "norm1": 3}  # the rest are whole numbers
 
 _RULES = """Rules: exactly one action per answer and nothing after the Action line; use real values, \
 never placeholders such as (x, y) or <description>; do not repeat an action the user rejected."""
@@ -104,6 +106,12 @@ def split_reply(text: str) -> tuple[str, str]:
     action_text = _THOUGHT_TAGS.sub("", cleaned[found[0].end():]).strip()
     if len(action_text) > 1 and action_text[0] == action_text[-1] == "`":  # `click (1, 2)`
         action_text = action_text.strip("`").strip()
+    # PC Agent-E's answer format reads "{Your thought process}\n\nAction: {The specific action ...}", and
+    # answers keep the braces (its own parser strips them)
+    if len(action_text) > 1 and action_text[0] == "{" and action_text[-1] == "}":
+        action_text = action_text[1:-1].strip()
+    if len(thought) > 1 and thought[0] == "{" and thought[-1] == "}":
+        thought = thought[1:-1].strip()
     return thought, action_text
 
 
@@ -157,7 +165,7 @@ class PromptPlanner:
             mapped = [frame.to_model(*p) for p in points]
         except coordinates.CoordinateError:
             return format_action(action)
-        decimals = 1 if self.convention == "molmo_percent" else 0
+        decimals = _HISTORY_DECIMALS.get(self.convention, 0)
         pairs = [f"({x:.{decimals}f}, {y:.{decimals}f})" for x, y in mapped]
         if action.kind == "drag":
             return f"drag from {pairs[0]} to {pairs[1]}"

@@ -9,11 +9,11 @@ from PIL import Image
 
 from grounding import coordinates
 from models.base import Message, VisionLanguageModel
-from models.text_excerpt import quoted
-from pcagent.agent.planners.model_io import QUOTE_LIMIT, ScreenFrame, ask_model, history_lines, on_screen, token_usage
+from pcagent.agent.planners.model_io import (ScreenFrame, ScreenPoints, ask_model, cut_off_note, history_lines,
+                                             model_space_renderer, token_usage)
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format import uitars
-from tracker.format.actions import ActionError, format_action, parse_action
+from tracker.format.actions import ActionError
 
 __all__ = ["UITarsPlanner"]
 
@@ -60,22 +60,12 @@ class UITarsPlanner:
 
     def messages(self, context: PlanContext, sent: Image.Image, frame: ScreenFrame) -> list[Message]:
         lines = [_UITARS_PROMPT.format(language=self.language, task=context.task.strip())]
-        history = history_lines(context.history, self.history_steps, lambda a: self._history_action(a, frame))
+        history = history_lines(context.history, self.history_steps, model_space_renderer(frame, uitars.format_uitars))
         if history:
             lines += ["", "## Earlier steps", *history]
         if context.feedback:
             lines += ["", "## Since then", *(f"- {line}" for line in context.feedback)]
         return [Message.of("user", "\n".join(lines), sent)]
-
-    def _history_action(self, text: str, frame: ScreenFrame) -> str:
-        try:
-            action = parse_action(text)
-        except ActionError:
-            return text
-        try:
-            return uitars.format_uitars(action, frame.to_model)
-        except coordinates.CoordinateError:
-            return format_action(action)
 
     def plan(self, context: PlanContext) -> PlannerOutput:
         screenshot = context.screenshot
@@ -85,15 +75,12 @@ class UITarsPlanner:
         try:
             thought, parsed = uitars.parse_uitars(text)
         except ActionError as error:
-            cut = " Your answer was cut off: keep the Thought shorter." if response.finish_reason == "length" else ""
             raise PlanningError(f"invalid UI-TARS answer: {error}", text,
-                                f"{error}. Answer 'Thought: ...' then one line like {example}.{cut}") from None
-        for point in (parsed.start, parsed.end):
-            if point is not None and not on_screen(frame, point):
-                raise PlanningError(f"off-screen point {point} in {quoted(text, QUOTE_LIMIT)}", text,
-                                    frame.off_screen_feedback(*point))
+                                f"{error}. Answer 'Thought: ...' then one line like {example}."
+                                f"{cut_off_note(response, 'the Thought')}") from None
         try:
-            action = uitars.to_action(parsed, frame.to_screen, scroll_notches=self.scroll_notches, question=thought)
+            action = uitars.to_action(parsed, ScreenPoints(frame, text), scroll_notches=self.scroll_notches,
+                                      question=thought)
         except ActionError as error:
             raise PlanningError(f"invalid UI-TARS action: {error}", text, f"{error}.") from None
         details: dict[str, Any] = {"kind": self.kind, "convention": self.convention, "sent_size": list(sent.size),
