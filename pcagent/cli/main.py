@@ -7,7 +7,7 @@ import sys
 import traceback
 
 from pcagent import __version__
-from pcagent.cli import demo, exit_codes, grounding, models, record, run, trace
+from pcagent.cli import demo, eval as eval_command, exit_codes, grounding, models, record, run, trace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pcagent {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (demo, record, run, models, grounding, trace):
+    for group in (demo, record, run, eval_command, models, grounding, trace):
         group.register(commands)
     return parser
 
