@@ -1,7 +1,9 @@
-"""Where on the screen is <description>? OCR, accessibility, template and model engines.
+"""Where on the screen is <description>? OCR, accessibility, icons, template and model engines.
 
-Imports only from models. Subfolders: accessibility/ (AT-SPI, X windows, the accessibility grounder),
-ocr/ (the OCR engine and its cache), benchmark/ (ScreenSpot-format datasets and their evaluation).
+Imports only from models. ``description`` takes a planner's description apart (text, role, relation,
+containers, places) for every engine. Subfolders: accessibility/ (AT-SPI, X windows, the accessibility
+grounder), ocr/ (the OCR engine, its layout reading and its cache), icons/ (the installed icon themes and
+the icons grounder), benchmark/ (ScreenSpot-format datasets and their evaluation).
 """
 
 from grounding.base import (Box, Candidate, EmptyDescription, Grounder, GroundingError, GroundingHints,

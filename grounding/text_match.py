@@ -3,7 +3,6 @@
 Pure functions, no I/O:
 
 - ``normalize_label``: the comparable form of a label ("&Save As..." -> "save as").
-- ``target_text``: what text a description asks for ('click the "Open" button' -> "open").
 - ``similarity``: 0..1, tolerant of OCR confusions (0/O, 1/l/I) but strict about numbers.
 - ``parse_position_hint`` / ``position_score``: "top right", "in the menu bar", "second" ... used to
   break ties between equally good text matches.
@@ -66,7 +65,7 @@ _ONLY_PLACE_WORDS_RE = re.compile(
     r"lower|left|right|middle|centre|center)\b)*")
 
 
-def _place_phrases(text: str) -> list[re.Match]:
+def place_phrases(text: str) -> list[re.Match]:
     """Position phrases in (case-folded) text, bare place words left out."""
     return [m for m in _PLACE_RE.finditer(text)
             if m.group("prep") or m.group("second") or m.group("suffix") or m.group("of")]
@@ -103,7 +102,7 @@ def parse_position_hint(text: str | None) -> PositionHint:
         text = text[:match.start()] + " " + text[match.end():]
     vertical = horizontal = None
     only_places = _ONLY_PLACE_WORDS_RE.fullmatch(text) is not None  # a hint string: "center", "left"
-    for match in (_PLACE_RE.finditer(text) if only_places else _place_phrases(text)):
+    for match in (_PLACE_RE.finditer(text) if only_places else place_phrases(text)):
         words = [w for w in (match.group("first"), match.group("second")) if w]
         for word in words:
             if word in ("top", "upper", "bottom", "lower"):
@@ -157,76 +156,6 @@ def position_score(box: Box, hint: PositionHint, screen_size: tuple[int, int]) -
     return max(0.0, min(1.0, sum(scores) / len(scores)))
 
 
-# ----- what to look for -----------------------------------------------------------------------------
-
-_QUOTED_RE = re.compile(
-    r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d|\u2018([^\u2019]+)\u2019|\u00ab([^\u00bb]+)\u00bb"
-    r"|(?:^|(?<=[\s(:]))'([^']+)'(?=$|[\s,.;:!?)])|`([^`]+)`")
-_ACTION_RE = re.compile(
-    r"^(?:please\s+)?(?:(?:left|right|middle|double|triple)[\s-]*)?"
-    r"(?:click|tap|press|select|choose|hit|push|activate|find|locate|point\s+to|go\s+to|move\s+to"
-    r"|open(?=\s+the\b))"
-    r"(?:\s+(?:on|at))?\b\s*")
-_ARTICLES = {"the", "a", "an", "on", "at", "this", "that"}
-_UI_NOUNS = {"button", "buttons", "menu", "icon", "tab", "field", "link", "item", "option", "entry", "label",
-             "checkbox", "check", "box", "radio", "text", "textbox", "input", "dropdown", "combo", "combobox",
-             "list", "toggle", "switch", "control", "element", "widget", "heading", "title", "word",
-             "cell", "row", "column", "area", "pane", "panel", "window", "dialog", "key"}
-_CONNECTORS_RE = re.compile(
-    r"\b(?:labell?ed|called|named|titled|saying|that\s+says|which\s+says|reading|with\s+(?:the\s+)?"
-    r"(?:text|label|name|caption))\b")
-
-
-# "in the list", "in the File menu", "on the settings page": where to look, not what to look for
-_CONTAINER_RE = re.compile(
-    r"\b(?:in|inside|within|on|from|of)\s+(?:the\s+|this\s+|that\s+|a\s+)?(?:[\w-]+\s+){0,2}?"
-    r"(?:list|listbox|list\s+box|window|dialog|dialog\s+box|panel|pane|sidebar|table|tree|form|page|screen|"
-    r"menu|popup|pop-up|app|application|section|tab)\b")
-
-
-def _strip_position_phrases(text: str) -> str:
-    text = _REGION_RE.sub(" ", text)
-    text = _CONTAINER_RE.sub(" ", text)
-    for match in reversed(_place_phrases(text)):
-        text = text[:match.start()] + " " + text[match.end():]
-    return _ORDINAL_RE.sub(" ", text)
-
-
-def target_text(description: str) -> str:
-    """The label a description asks for, normalised. A quoted part wins; otherwise UI words go.
-
-    'click the "Save As…" button' -> "save as"; "click the Open button in the toolbar" -> "open";
-    "double-click Item 4" -> "item 4" (a UI noun followed by a number is part of the label).
-    """
-    description = unicodedata.normalize("NFKC", description or "").strip()
-    for match in _QUOTED_RE.finditer(description):
-        quoted = next(g for g in match.groups() if g is not None)
-        if normalize_label(quoted):
-            return normalize_label(quoted)
-    text = " ".join(description.casefold().split())
-    text = _ACTION_RE.sub("", text)
-    text = _CONNECTORS_RE.sub(" ", text)
-    text = _strip_position_phrases(text)
-    words = normalize_label(text).split()
-    words = [w for w in (_EDGE_PUNCT.sub("", w) for w in words) if w]
-
-    def droppable(index: int) -> bool:
-        word = words[index]
-        if word in _ARTICLES:
-            return True
-        following = words[index + 1] if index + 1 < len(words) else ""
-        return word in _UI_NOUNS and not following[:1].isdigit()  # "Item 4", "Tab 2" are labels
-
-    while words and droppable(len(words) - 1):
-        words.pop()
-    while words and droppable(0):
-        words.pop(0)
-    if not words:  # the description was only UI words ("the Menu button"): keep all but articles
-        words = [w for w in normalize_label(_strip_position_phrases(
-            _ACTION_RE.sub("", " ".join(description.casefold().split())))).split() if w not in _ARTICLES]
-    return " ".join(words)
-
-
 # ----- similarity -----------------------------------------------------------------------------------
 
 # Characters OCR confuses, mapped to one representative (applied after case-folding).
@@ -249,9 +178,10 @@ def similarity(a: str, b: str) -> float:
     Numbers are significant: "Item 4" vs "Item 1" scores low, since a near-miss there is a different
     element, not a misreading. A digit that OCR read as a letter ("Item O") still counts as the digit.
     """
+    raw_a, raw_b = "".join((a or "").split()), "".join((b or "").split())
     a, b = normalize_label(a), normalize_label(b)
-    if not a or not b:
-        return 0.0
+    if not a or not b:  # symbols alone ("/", "<-", "="): equal as written, or not at all
+        return 1.0 if not a and not b and raw_a and raw_a == raw_b else 0.0
     if a == b:
         return 1.0
     ca, cb = _confusion_form(a), _confusion_form(b)

@@ -27,13 +27,15 @@ say() { printf '[pcagent install] %s\n' "$*"; }
 # mousepad, galculator, pcmanfm (+ libatk-adaptor, AT-SPI for GTK2): small real programs whose screens
 # the grounding benchmark captures (about 5 MB installed with their libraries).
 # openbox, zenity: a window manager and GTK dialogs (a password prompt), so that the tests record and act
-# on a desktop like a user's.
+# on a desktop like a user's. xterm: a terminal, for the bundled `pcagent eval` tasks.
+# adwaita-icon-theme + libcairo2: the icons the `icons` grounder matches, and cairo for cairosvg.
 packages=(
   xvfb xdotool xclip x11-utils dbus-x11 at-spi2-core
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
   libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libfontconfig1
   libdbus-1-3 fonts-dejavu-core python3-venv
-  mousepad galculator pcmanfm libatk-adaptor openbox zenity
+  mousepad galculator pcmanfm libatk-adaptor openbox zenity xterm
+  adwaita-icon-theme libcairo2
 )
 
 missing=()

@@ -181,6 +181,45 @@ def test_open_grounder_names():
         assert "accessibility" in str(info.value) or "needs" in str(info.value) or "composite" in str(info.value)
 
 
+def test_the_default_chain_and_stored_screenshots():
+    """`default` is accessibility, OCR, icons; on stored screenshots (live=False) accessibility steps aside."""
+    from grounding.engines import DEFAULT_CHAIN
+    from grounding.icons import IconGrounder
+
+    chain = open_grounder("default")
+    assert DEFAULT_CHAIN == "composite:accessibility,ocr,icons" and chain.name == "default"
+    assert [e.name for e in chain.engines] == ["accessibility", "ocr", "icons"] and chain.settle_at == 0.9
+    stored = open_grounder("default", live=False)
+    assert [e.name for e in stored.engines] == ["ocr", "icons"] and stored.stepped_aside == ["accessibility"]
+    assert isinstance(open_grounder("icons"), IconGrounder)
+    with pytest.raises(ValueError, match="live desktop"):
+        open_grounder("accessibility", live=False)
+    with pytest.raises(ValueError):
+        open_grounder("composite:default,ocr")
+
+
+class EagerEngine(FixedEngine):
+    """Wants icon-like descriptions first, as the icons engine does."""
+
+    def wants_first(self, description):
+        return "icon" in description
+
+
+def test_eager_engines_go_first_and_unsure_answers_let_later_engines_speak():
+    live = FixedEngine("accessibility", miss("accessibility", "no text match: nothing"))
+    live.needs_live_screen = True
+    text = FixedEngine("ocr", hit("ocr", (10, 10), confidence=0.85))
+    icons = EagerEngine("icons", hit("icons", (200, 200), confidence=0.99))
+    chain = CompositeGrounder([live, text, icons], settle_at=0.9)
+    first = chain.ground(SCREEN, "the magnifying glass icon")
+    assert first.engine == "icons" and (live.calls, text.calls, icons.calls) == (1, 0, 1)
+    settled = chain.ground(SCREEN, "the Reload button")  # OCR only resembles the words: icons are asked
+    assert settled.point == (200, 200) and (text.calls, icons.calls) == (1, 2)
+    icons.result = miss("icons", "no icon match: view-refresh not seen on the screen")
+    kept = chain.ground(SCREEN, "the Reload button")  # nobody surer: the unsure OCR answer stands
+    assert kept.found and kept.point == (10, 10) and kept.engine == "ocr"
+
+
 def test_open_grounder_model_with_a_factory():
     class WithProfile:
         def __init__(self, name, convention):

@@ -21,6 +21,7 @@ PROMISED = {
     "grounding.accessibility": {"Accessibility", "ElementInfo", "NullAccessibility", "open_accessibility",
                                 "list_elements", "AccessibilityGrounder", "open_windows", "WindowInfo"},
     "grounding.ocr": {"OcrGrounder", "OcrCache", "RapidOcrEngine", "shared_engine"},
+    "grounding.icons": {"IconGrounder", "ThemeIndex", "IconTemplates", "icon_names_for"},
     "grounding.benchmark": {"Sample", "load_dataset", "write_dataset", "evaluate", "EvalReport"},
     "tracker": {"Action", "ActionError", "parse_action", "format_action", "Step", "Trajectory",
                 "TrajectoryWriter", "read_trajectory", "check_trajectory", "TrajectoryError"},

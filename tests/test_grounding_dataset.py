@@ -112,6 +112,84 @@ def test_eval_command_end_to_end(tmp_path, capsys):
     assert cli("grounding", "eval", str(tmp_path / "nowhere"), "--engine", "ocr") == 1
 
 
+def test_eval_of_the_default_chain_reads_each_screenshot_once(tmp_path, capsys, monkeypatch):
+    """`--engine default` on stored screenshots: accessibility steps aside, OCR answers text targets and
+    icons answer icon-only ones; OCR reads each screenshot once, however many targets it holds, and every
+    miss says why."""
+    pytest.importorskip("cairosvg")
+    import grounding.icons.engine
+    from grounding.icons import ThemeIndex
+    from grounding.icons.templates import render_icon
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # rendered icons go there, not to ~/.cache
+    monkeypatch.setattr(grounding.icons.engine, "_shared", {})
+
+    font_path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    if not os.path.exists(font_path) or not os.path.exists("/usr/share/icons/Adwaita/index.theme"):
+        pytest.skip("needs DejaVu fonts and the Adwaita icon theme")
+    index = ThemeIndex("Adwaita")
+    (tmp_path / "images").mkdir()
+    records = []
+    for shot, (word, icon, look) in enumerate([("Cancel", "edit-cut", "the scissors"),
+                                               ("Apply", "document-save", "the floppy disk icon")]):
+        image = Image.new("RGB", (640, 240), (246, 245, 244))
+        draw = ImageDraw.Draw(image)
+        draw.text((60, 150), word, fill=(20, 20, 20), font=ImageFont.truetype(font_path, 20))
+        glyph = render_icon(index.pick(icon, 24), 24)
+        image.paste(glyph, (300, 40), glyph)
+        image.save(tmp_path / "images" / f"shot{shot}.png")
+        text_box = [50, 140, 60 + 14 * len(word), 185]
+        records += [
+            {"img_filename": f"shot{shot}.png", "instruction": f"the {word} button", "bbox": text_box,
+             "bbox_format": "xyxy", "data_type": "text"},
+            {"img_filename": f"shot{shot}.png", "instruction": f'click "{word}"', "bbox": text_box,
+             "bbox_format": "xyxy", "data_type": "text"},
+            {"img_filename": f"shot{shot}.png", "instruction": look, "bbox": [296, 36, 328, 68],
+             "bbox_format": "xyxy", "data_type": "icon"},
+            {"img_filename": f"shot{shot}.png", "instruction": "the frobnicator icon", "bbox": [0, 0, 20, 20],
+             "bbox_format": "xyxy", "data_type": "icon"},
+        ]
+    (tmp_path / "dataset.json").write_text(json.dumps(records))
+    out = tmp_path / "results.jsonl"
+    assert cli("grounding", "eval", str(tmp_path), "--engine", "default", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "engine: default" in printed and "stepped aside (they read the live desktop): accessibility" in printed
+    # two reads for two screenshots (the second only where it differs); every other question is a cache hit
+    assert "OCR over 2 screenshots: 1 full reads, 1 partial, 4 answered from the cache" in printed
+    assert "s per target" in printed
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["correct"] for r in results] == [True, True, True, False] * 2
+    assert [r["engine"] for r in results[:3]] == ["ocr", "ocr", "icons"]
+    assert all(r["miss"] is None for r in results if r["correct"])
+    assert {r["miss"] for r in results if not r["correct"]} == {"no text match; icon not in theme"}
+
+
+def test_planner_phrasings_and_the_held_out_split(tmp_path):
+    """Several planner-style phrasings per target; held-out targets get wordings of their own; the keyfile
+    GSettings backend file that shows mousepad's toolbar."""
+    from pcagent.testbed.planner_phrasing import HELD_OUT, TUNE, Target, phrasings, split_of
+    from pcagent.testbed.real_programs import write_gsettings_keyfile
+
+    box = Target("mousepad-light-dialog:check box:Match case", "Match case", "check box", "text",
+                 (("dialog", "Find and Replace"),))
+    kinds = dict(phrasings(box))
+    assert set(kinds) == {"bare", "role", "relational", "container"}
+    assert "Find and Replace dialog" in kinds["container"] and "Match case" in kinds["role"]
+    save = Target("mousepad-light-plain:push button:Save", "Save", "push button", "icon", (("tool bar", ""),))
+    assert {kind for kind, _ in phrasings(save)} == {"function", "look"}
+    divide = Target("galculator-light-plain:push button:/", "/", "push button", "icon")
+    assert "divide" in dict(phrasings(divide))["function"]
+    keys = [f"program-{n}:label:Label {n}" for n in range(400)]
+    held = [k for k in keys if split_of(k) == "held-out"]
+    assert 0.2 < len(held) / len(keys) < 0.4 and split_of(keys[0]) == split_of(keys[0])
+    tuned = next(k for k in keys if split_of(k) == "tune")
+    for key, wordings, noun in ((held[0], HELD_OUT, "checkbox"), (tuned, TUNE, "check box")):
+        role_phrase = dict(phrasings(Target(key, "Wrap", "check box", "text")))["role"]
+        assert role_phrase in {w.format(label="Wrap", role=noun) for w in wordings["role"]}, (key, role_phrase)
+    keyfile = write_gsettings_keyfile(tmp_path, (("org/xfce/mousepad/preferences/window", "toolbar-visible", "true"),))
+    assert keyfile.read_text() == "[org/xfce/mousepad/preferences/window]\ntoolbar-visible=true\n\n"
+
+
 def test_a_launchers_children_count_as_the_program():
     """localc (a shell script) starts soffice, which owns the window: windows are matched over the tree."""
     import os

@@ -176,6 +176,29 @@ def test_multi_word_target_position_and_ordinal(engine) -> None:
     assert engine.calls == 1
 
 
+def test_role_words_choose_by_layout_and_a_check_box_gets_the_click(engine) -> None:
+    """A menu title sits in a bar of words far apart; the same word alone on a line of text wins without a
+    role. A check box's label is read and the point moves onto the box drawn left of it."""
+    image = Image.new("RGB", (900, 420), (246, 245, 244))
+    draw = ImageDraw.Draw(image)
+    bar = draw_words(draw, (10, 6), "File    Edit    Search    Help", font(15))
+    typed = draw_words(draw, (40, 200), "File", font(13))["File"]  # smaller: it wins a tie between equals
+    draw_words(draw, (40, 150), "The report lists every File and its size.", font(15))
+    draw.rectangle((40, 300, 55, 315), outline=(120, 120, 120), width=1)  # an unticked check box
+    label = draw_words(draw, (64, 299), "Match case", font(15))
+    grounder = OcrGrounder(cache=OcrCache(engine))
+    assert inside(grounder.ground(image, "File").point, typed, slack=2)  # without a role: the typed word
+    for description in ('the "File" menu', "open the File menu", "the File menu title"):
+        assert inside(grounder.ground(image, description).point, bar["File"], slack=2), description
+    ticked = grounder.ground(image, "tick the Match case check box")
+    assert inside(ticked.point, (40, 300, 56, 316), slack=1) and ticked.details["mark"] == [40, 300, 56, 316]
+    assert ticked.box[0] <= 40 and ticked.box[2] >= label["case"][2] - 2  # box and label together
+    assert inside(grounder.ground(image, "Match case").point, (label["Match"][0], 295, label["case"][2], 320))
+    below = grounder.ground(image, "the File line below the report")
+    assert below.found and inside(below.point, typed, slack=2)
+    assert engine.calls == 1
+
+
 def test_not_found_is_an_explicit_answer(engine) -> None:
     image = Image.new("RGB", (600, 200), (250, 250, 250))
     draw_words(ImageDraw.Draw(image), (30, 80), "Cancel  Apply", font(16))
@@ -185,7 +208,7 @@ def test_not_found_is_an_explicit_answer(engine) -> None:
     assert "frobnicate" in result.reason and result.candidates  # the closest texts, for the log
     assert json.loads(json.dumps(result.to_dict()))["found"] is False
     blank = grounder.ground(Image.new("RGB", (300, 200), "white"), "click OK")
-    assert not blank.found and blank.reason == "no text found on the screen"
+    assert not blank.found and blank.reason == "no text match: no text found on the screen"
 
 
 @pytest.mark.parametrize("screenshot, description, error", [

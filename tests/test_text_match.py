@@ -1,11 +1,13 @@
-"""grounding.text_match: label normalisation, target extraction, fuzzy similarity, position hints."""
+"""grounding.text_match: label normalisation, fuzzy similarity, position hints; and the target text
+grounding.description reads out of a description."""
 
 from __future__ import annotations
 
 import pytest
 
+from grounding.description import target_text
 from grounding.text_match import (
-    PositionHint, near_score, normalize_label, parse_position_hint, position_score, similarity, target_text,
+    PositionHint, near_score, normalize_label, parse_position_hint, position_score, similarity,
 )
 
 
@@ -39,7 +41,8 @@ def test_normalize_label(raw: str, expected: str) -> None:
     ("open the Settings tab", "settings"),
     ("click the user's profile", "user's profile"),
     ("Save", "save"),
-    ("click the Menu button", "menu button"),      # nothing but UI words: keep them
+    ("click the Menu button", "menu"),             # a button named Menu
+    ("the search box", "search box"),              # nothing but UI words: keep them
 ])
 def test_target_text(description: str, expected: str) -> None:
     assert target_text(description) == expected

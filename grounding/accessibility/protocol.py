@@ -67,6 +67,9 @@ class ElementInfo:
     states: frozenset[str] = frozenset()  # e.g. {"focused", "editable"}
     description: str | None = None  # the accessible description (a tooltip-like text), when listed
     covered: bool = False  # listing only: its centre lies under another window stacked above its own
+    # listing only: the (role, name) of the containers it sits in, outermost first (its window, a page
+    # tab, a menu, a tool bar ...), for "the Side Pane tab in the Preferences dialog"
+    ancestors: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for a trajectory step."""

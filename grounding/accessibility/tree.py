@@ -38,7 +38,7 @@ from grounding.accessibility.windows import Correction, WindowInfo, extents_corr
 if TYPE_CHECKING:
     from grounding.accessibility.atspi import AtSpiAccessibility
 
-__all__ = ["ElementListing", "TopLevel", "list_elements", "DEFAULT_NODE_CAP"]
+__all__ = ["CONTAINER_ROLES", "ElementListing", "TopLevel", "list_elements", "DEFAULT_NODE_CAP"]
 
 DEFAULT_NODE_CAP = 5000
 _CALLS_PER_NODE = 6  # Name, Description, GetRole, GetExtents, GetState, ChildCount
@@ -46,6 +46,11 @@ _BATCH = 400  # nodes per D-Bus batch: keeps one batch's replies within reasonab
 # roles drawn on a popup window of their own while listed under the window they belong to (GTK menus)
 _POPUP_ROLES = frozenset({"menu", "menu item", "check menu item", "radio menu item", "tearoff menu item",
                           "separator", "popup menu"})
+# roles whose (role, name) an element's ``ancestors`` record: what "in the X dialog", "on the X tab",
+# "in the toolbar" can refer to
+CONTAINER_ROLES = frozenset({"frame", "dialog", "window", "alert", "file chooser", "page tab", "menu", "popup menu",
+                             "menu bar", "tool bar", "status bar", "panel", "filler", "table", "list", "list box",
+                             "tree", "tree table", "grouping", "section", "scroll pane", "split pane", "form"})
 
 
 @dataclass
@@ -228,7 +233,7 @@ def _mark_covered(listing: ElementListing, owners: list[int], tops: list[TopLeve
 def _walk(a11y: "AtSpiAccessibility", tops: list[TopLevel], node_cap: int, deadline: float,
           listing: ElementListing, include_unnamed: bool = False) -> list[int]:
     """Breadth-first through showing nodes; fills ``listing``; returns each element's top-level index."""
-    level = [(top.ref, i) for i, top in enumerate(tops)]
+    level = [(top.ref, i, ()) for i, top in enumerate(tops)]
     owners: list[int] = []
     seen: set[Ref] = set()
     unnamed = sorted({top.ref[0] for top in tops if top.ref[0] not in a11y._app_names})
@@ -243,20 +248,22 @@ def _walk(a11y: "AtSpiAccessibility", tops: list[TopLevel], node_cap: int, deadl
             listing.complete, listing.note = False, f"stopped at the node cap ({node_cap})"
         if not level:
             break
-        seen.update(ref for ref, _ in level)
+        seen.update(ref for ref, _, _ in level)
         listing.visited += len(level)
-        infos = _describe_level(a11y, [ref for ref, _ in level], deadline)
+        infos = _describe_level(a11y, [ref for ref, _, _ in level], deadline)
         parents = []
-        for (ref, owner), (info, states, child_count) in zip(level, infos):
+        for (ref, owner, context), (info, states, child_count) in zip(level, infos):
             if info is not None and "showing" in states:
                 if info.rect is not None and (info.name or info.description or include_unnamed) \
                         and info.role != "application":
                     correction = tops[owner].correction
-                    listing.elements.append(info if correction.identity else
-                                            dataclasses.replace(info, rect=correction.rect(info.rect)))
+                    listing.elements.append(dataclasses.replace(
+                        info, ancestors=context,
+                        rect=info.rect if correction.identity else correction.rect(info.rect)))
                     owners.append(owner)
                 if child_count and ("manages-descendants" not in states or child_count <= MANAGED_CHILD_CAP):
-                    parents.append((ref, owner))
+                    inner = context + ((info.role, info.name or ""),) if info.role in CONTAINER_ROLES else context
+                    parents.append((ref, owner, inner))
         if not parents or listing.visited >= node_cap:
             if parents:
                 listing.complete, listing.note = False, f"stopped at the node cap ({node_cap})"
@@ -315,17 +322,18 @@ def _element(a11y: "AtSpiAccessibility", ref: Ref, replies: list,
     return info, states, child_count
 
 
-def _children(a11y: "AtSpiAccessibility", parents: list[tuple[Ref, int]],
-              deadline: float) -> list[tuple[Ref, int]]:
-    by_bus: dict[str, list[tuple[Ref, int]]] = {}
+def _children(a11y: "AtSpiAccessibility", parents: list[tuple[Ref, int, tuple]],
+              deadline: float) -> list[tuple[Ref, int, tuple]]:
+    """Each parent's children, with the parent's top-level index and container context."""
+    by_bus: dict[str, list[tuple[Ref, int, tuple]]] = {}
     for parent in parents:
         by_bus.setdefault(parent[0][0], []).append(parent)
-    children: list[tuple[Ref, int]] = []
+    children: list[tuple[Ref, int, tuple]] = []
     for refs in by_bus.values():
         for chunk_start in range(0, len(refs), _BATCH):
             chunk = refs[chunk_start: chunk_start + _BATCH]
-            replies = a11y._call_app([method_call(r, ACCESSIBLE, "GetChildren") for r, _ in chunk], deadline)
-            for (_, owner), reply in zip(chunk, replies):
+            replies = a11y._call_app([method_call(r, ACCESSIBLE, "GetChildren") for r, _, _ in chunk], deadline)
+            for (_, owner, context), reply in zip(chunk, replies):
                 if not isinstance(reply, CallError):
-                    children += [((str(c[0]), str(c[1])), owner) for c in reply[0]]
+                    children += [((str(c[0]), str(c[1])), owner, context) for c in reply[0]]
     return children

@@ -2,8 +2,12 @@
 
 A prediction is correct when its point lies inside the sample's box (ScreenSpot's rule). "Not found"
 counts as wrong; an error from the engine (GroundingError, ModelError) is recorded on that sample and
-counts as wrong, and the run goes on. Accuracy is reported overall and per data type, platform and
-application, with latency percentiles.
+counts as wrong, and the run goes on. Accuracy is reported overall and per data type, platform,
+application, split and phrasing, with latency percentiles.
+
+Every miss says why in ``SampleResult.miss``: for "not found" the categories the engines gave ("no text
+match", "role mismatch", "ambiguous", "icon not in theme", "no icon match", "not available"), for a wrong
+point "ambiguous" (several equal matches) or "wrong match" (another element matched better), else "error".
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ except ImportError:  # pragma: no cover
         pass
 
 
+SLICES = ("data_type", "platform", "application", "split", "phrasing")
+
+
 @dataclass
 class SampleResult:
     """What one sample got: the predicted point and whether it hit the box."""
@@ -42,6 +49,10 @@ class SampleResult:
     error: str | None = None
     reason: str | None = None  # the engine's "not found" reason
     image: str = ""
+    miss: str | None = None  # why it is wrong (MISS_CATEGORIES), None when correct
+    label: str | None = None  # what the engine matched (text, element name or icon name)
+    split: str = ""  # the dataset's split ("tune", "held-out"), when it has one
+    phrasing: str = ""  # how the instruction was phrased ("bare", "role", "relational", ...), when known
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -93,7 +104,7 @@ class EvalReport:
         return sum(r.error is not None for r in self.results)
 
     def by(self, key: str) -> dict[str, Group]:
-        """Accuracy per value of a result field: "data_type", "platform" or "application"."""
+        """Accuracy per value of a result field: "data_type", "platform", "application", "split", ..."""
         groups: dict[str, Group] = {}
         for r in self.results:
             group = groups.setdefault(str(getattr(r, key)) or "(none)", Group())
@@ -113,25 +124,61 @@ class EvalReport:
         return {"engine": self.engine, "total": self.total, "correct": self.correct,
                 "accuracy": round(self.accuracy, 4), "errors": self.errors,
                 "latency_p50_s": round(self.latency(50), 4), "latency_p95_s": round(self.latency(95), 4),
-                "data_type": table("data_type"), "platform": table("platform"),
-                "application": table("application")}
+                "seconds_per_target": round(self.seconds_per_target, 4),
+                **{key: table(key) for key in SLICES}, "misses": dict(self.misses())}
+
+    @property
+    def seconds_per_target(self) -> float:
+        """The engine's time over all samples, divided by their number."""
+        return sum(r.latency_s for r in self.results) / self.total if self.total else 0.0
+
+    def misses(self) -> dict[str, int]:
+        """How many samples were missed for each reason."""
+        counts: dict[str, int] = {}
+        for r in self.results:
+            if r.miss:
+                counts[r.miss] = counts.get(r.miss, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
     def format_table(self) -> str:
         """A plain-text table: overall, then per data type, platform and application."""
         lines = [f"engine: {self.engine}   samples: {self.total}   errors: {self.errors}   "
-                 f"latency p50 {self.latency(50) * 1000:.0f} ms, p95 {self.latency(95) * 1000:.0f} ms",
+                 f"latency p50 {self.latency(50) * 1000:.0f} ms, p95 {self.latency(95) * 1000:.0f} ms, "
+                 f"{self.seconds_per_target:.3f} s per target",
                  f"{'slice':<40} {'n':>6} {'correct':>8} {'accuracy':>9}",
                  f"{'overall':<40} {self.total:>6} {self.correct:>8} {self.accuracy * 100:>8.1f}%"]
-        for key in ("data_type", "platform", "application"):
-            for value, group in self.by(key).items():
+        for key in SLICES:
+            groups = self.by(key)
+            if key in ("split", "phrasing") and set(groups) == {"(none)"}:
+                continue  # a dataset without splits or phrasing kinds
+            for value, group in groups.items():
                 label = f"{key}={value}"[:40]
                 lines.append(f"{label:<40} {group.total:>6} {group.correct:>8} {group.accuracy * 100:>8.1f}%")
+        if self.misses():
+            lines.append("misses: " + ", ".join(f"{why} {n}" for why, n in self.misses().items()))
         return "\n".join(lines)
+
+
+MISS_CATEGORIES = ("no text match", "role mismatch", "ambiguous", "icon not in theme", "no icon match",
+                   "not available", "wrong match", "error")
+
+
+def miss_reason(found: bool, correct: bool, reason: str | None, error: str | None, details: dict) -> str | None:
+    """Why a sample was missed, as MISS_CATEGORIES words ("no text match; icon not in theme"); None if hit."""
+    if correct:
+        return None
+    if error:
+        return "error"
+    if found:
+        return "ambiguous" if int(details.get("equal_matches") or details.get("ambiguous") or 1) > 1 else "wrong match"
+    text = reason or ""
+    named = [c for c in MISS_CATEGORIES if c in text]
+    return "; ".join(named) if named else "no text match"
 
 
 def _run_one(sample: Sample, grounder: Grounder, image_cache: dict[Path, Any]) -> SampleResult:
     engine = getattr(grounder, "name", type(grounder).__name__)
-    point, found, error, reason = None, False, None, None
+    point, found, error, reason, details, label = None, False, None, None, {}, None
     start = time.perf_counter()
     try:
         if sample.image_path not in image_cache:
@@ -141,16 +188,19 @@ def _run_one(sample: Sample, grounder: Grounder, image_cache: dict[Path, Any]) -
         result = grounder.ground(image_cache[sample.image_path], sample.instruction)
         found = bool(result.found and result.point is not None)
         point = [int(result.point[0]), int(result.point[1])] if found else None
-        reason = result.reason
+        reason, details = result.reason, result.details
+        label = result.candidates[0].label if found and result.candidates else None
         engine = result.engine or engine
     except (GroundingError, ModelError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     latency = time.perf_counter() - start
+    correct = found and point is not None and sample.contains(*point)
     return SampleResult(
         id=sample.id, instruction=sample.instruction, box=list(sample.box), data_type=sample.data_type,
         platform=sample.platform, application=sample.application, point=point, found=found,
-        correct=found and point is not None and sample.contains(*point), engine=engine,
-        latency_s=round(latency, 4), error=error, reason=reason, image=str(sample.image_path))
+        correct=correct, engine=engine, latency_s=round(latency, 4), error=error, reason=reason,
+        image=str(sample.image_path), miss=miss_reason(found, correct, reason, error, details), label=label,
+        split=str(sample.extra.get("split") or ""), phrasing=str(sample.extra.get("phrasing") or ""))
 
 
 def evaluate(samples: Iterable[Sample], grounder: Grounder, *,

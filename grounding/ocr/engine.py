@@ -3,8 +3,12 @@
 ``RapidOcrEngine`` reads a screenshot into ``OcrBox`` es at two levels: *lines* (what the detector
 found: a whole menu bar "File Edit View Help" is one line) and *words* (rapidocr's per-word boxes,
 which is what makes "click Edit" land on "Edit" alone). ``OcrGrounder`` scores every line and every
-run of consecutive words on a line against the description's target text (``grounding.text_match``),
-so a multi-word target ("Save As") matches the union of its words' boxes as well as a whole line.
+run of consecutive words on a line against the description's target text (the description is taken
+apart by ``grounding.description``; texts compared by ``grounding.text_match``), so a multi-word target
+("Save As") matches the union of its words' boxes as well as a whole line. The role, containers and
+anchors the description names are judged on the layout of the text (``grounding.ocr.layout``): a menu
+title in a bar, a menu item beside its shortcut, "in the File menu" below where "File" is read, and a
+check box's point on the box left of its label.
 
 The embedded default: no network, no GPU (PP-OCRv6 small models ship inside the rapidocr wheel).
 """
@@ -23,9 +27,9 @@ from PIL import Image
 from grounding.base import (
     Box, Candidate, EmptyDescription, GroundingHints, GroundingResult, box_center, check_inputs,
 )
-from grounding.text_match import (
-    PositionHint, near_score, parse_position_hint, position_score, similarity, target_text,
-)
+from grounding.description import TargetDescription, parse_description
+from grounding.ocr.layout import TextLayout, find_text, mark_left_of, place_fit, role_fit
+from grounding.text_match import PositionHint, near_score, parse_position_hint, position_score, similarity
 
 if TYPE_CHECKING:
     from grounding.ocr.cache import OcrCache
@@ -34,8 +38,13 @@ ENGINE_NAME = "ocr"
 DEFAULT_THRESHOLD = 0.8  # one wrong letter in a 5-letter word; "Edit" vs "Exit" (0.75) is a miss
 POSITION_WEIGHT = 0.1  # position and nearness only reorder matches that are about equally good
 NEAR_WEIGHT = 0.1
+ROLE_WEIGHT = 0.15  # a role's place (a menu title in the menu bar) outweighs a place word, not the text
+PLACE_WEIGHT = 0.12  # so does a named container or anchor ("in the Find dialog", "below Name")
+MARK_ROLES = frozenset({"check box", "radio button"})  # the point goes to the box left of the label
 NEAR_SCALE_PX = 150.0
 PART_OF_LINE_FACTOR = 0.98  # a word run inside a longer line is slightly weaker evidence than a whole line
+OCR_CONFIDENCE_WEIGHT = 0.01  # OCR's own confidence only settles ties between equal texts (never the threshold)
+SURE_READ = 0.95  # reads at least this sure are equally good: the tighter box settles their ties
 EQUAL_MATCH_MARGIN = 0.06  # matches this close to the best count as "the same text" for ordinals
 
 
@@ -179,24 +188,31 @@ def group_words_by_line(boxes: Sequence[OcrBox]) -> list[tuple[OcrBox | None, li
     return result + [(None, [word]) for word in orphans]
 
 
-def text_candidates(boxes: Sequence[OcrBox], targets: Sequence[str]) -> list[Candidate]:
-    """Every line and every run of consecutive words on a line, scored against the best target."""
-    target_words = max((len(t.split()) for t in targets), default=1)
+def text_candidates(boxes: Sequence[OcrBox], targets: Sequence[str | tuple[str, float]],
+                    confidences: dict[Box, float] | None = None) -> list[Candidate]:
+    """Every line and every run of consecutive words on a line, scored against the best target (a text,
+    or a (text, weight) pair: another reading of a description counts a little less). ``confidences``, when
+    given, receives OCR's own confidence per candidate box (its least sure word)."""
+    weighted = [(t, 1.0) if isinstance(t, str) else (t[0], t[1]) for t in targets]
+    target_words = max((len(t.split()) for t, _ in weighted), default=1)
     spans: dict[tuple[str, Box], float] = {}
 
-    def add(text: str, box: Box, part_of_line: bool = False) -> None:
-        score = max(similarity(target, text) for target in targets)
+    def add(text: str, box: Box, confidence: float, part_of_line: bool = False) -> None:
+        score = max(weight * similarity(target, text) for target, weight in weighted)
         if part_of_line:  # "Name:" alone beats "name" inside "Type a name"
-            score = round(score * PART_OF_LINE_FACTOR, 4)
-        spans[(text, box)] = max(score, spans.get((text, box), 0.0))
+            score *= PART_OF_LINE_FACTOR
+        spans[(text, box)] = max(round(score, 4), spans.get((text, box), 0.0))
+        if confidences is not None:
+            confidences[box] = max(confidence, confidences.get(box, 0.0))
 
     for line, words in group_words_by_line(boxes):
         if line is not None:
-            add(line.text, line.box)
+            add(line.text, line.box, line.score)
         for length in range(max(1, target_words - 1), min(len(words), target_words + 1) + 1):
             for start in range(len(words) - length + 1):
                 run = words[start:start + length]
-                add(" ".join(w.text for w in run), _union([w.box for w in run]), length < len(words))
+                add(" ".join(w.text for w in run), _union([w.box for w in run]), min(w.score for w in run),
+                    length < len(words))
     return [Candidate(box_center(box), box, score, text, ENGINE_NAME) for (text, box), score in spans.items()]
 
 
@@ -238,41 +254,57 @@ class OcrGrounder:
         started = time.perf_counter()
         screenshot, description = check_inputs(screenshot, description)
         hints = hints or GroundingHints()
-        target = target_text(description)
-        if not target:
+        parse = parse_description(description)
+        targets = list(parse.targets)
+        if hints.element_name and hints.element_name.strip():
+            targets.append((hints.element_name, 1.0))
+        if not targets:
             raise EmptyDescription(f"no text to look for in {description!r}")
-        targets = [target] + ([hints.element_name] if hints.element_name and hints.element_name.strip() else [])
-        position = parse_position_hint(hints.position).merged(parse_position_hint(description))
+        position = parse_position_hint(hints.position).merged(parse.position)
         boxes = self.read(screenshot)
-        details = {"target": target, "ocr_boxes": len(boxes), "threshold": self.threshold,
-                   "position_hint": {k: v for k, v in vars(position).items() if v}}
+        details: dict[str, Any] = {"target": parse.text, "ocr_boxes": len(boxes), "threshold": self.threshold,
+                                   "position_hint": {k: v for k, v in vars(position).items() if v}}
+        if parse.role:
+            details["role"] = parse.role
         if self.cache is not None:
             details["ocr_mode"] = self.cache.stats.last_mode
-        ranked = self._rank(text_candidates(boxes, targets), position, hints, screenshot.size)
+        confidences: dict[Box, float] = {}
+        candidates = text_candidates(boxes, targets, confidences)
+        ranked = self._rank(candidates, position, hints, screenshot.size, _Placing.of(parse, boxes, self.threshold),
+                            confidences)
         good = [c for c in ranked if c.score >= self.threshold]
         latency = lambda: time.perf_counter() - started  # noqa: E731
         if not good:
             best = f" (closest: {ranked[0].label!r} at {ranked[0].score:.2f})" if ranked else ""
-            reason = f"no text on the screen matches {target!r}{best}" if boxes else "no text found on the screen"
+            reason = (f"no text match: nothing on the screen reads {parse.text or targets[0][0]!r}{best}" if boxes
+                      else "no text match: no text found on the screen")
             return GroundingResult.not_found(ENGINE_NAME, reason, ranked[:5], latency(), **details)
         chosen, ambiguous = self._choose(good, position)
         if chosen is None:
-            reason = f"asked for match number {position.ordinal} of {target!r}; the screen has {ambiguous}"
+            reason = (f"ambiguous: asked for match number {position.ordinal} of {parse.text!r}; the screen has "
+                      f"{ambiguous}")
             return GroundingResult.not_found(ENGINE_NAME, reason, good[:5], latency(), **details)
         others = [c for c in good if c is not chosen]
+        if parse.role in MARK_ROLES:  # a check box's label was read: the click goes to its box
+            mark = mark_left_of(screenshot, chosen.box)
+            if mark is not None:
+                chosen = replace(chosen, point=box_center(mark), box=_union([mark, chosen.box]))
+                details["mark"] = list(mark)
         return GroundingResult.hit(chosen, [chosen, *others][:5], latency(), equal_matches=ambiguous, **details)
 
     def _rank(self, candidates: list[Candidate], position: PositionHint, hints: GroundingHints,
-              size: tuple[int, int]) -> list[Candidate]:
-        """Best first: text similarity, then position hint and nearness, then the tighter box."""
+              size: tuple[int, int], placing: "_Placing", confidences: dict[Box, float]) -> list[Candidate]:
+        """Best first: text similarity, then role, container, position hint and nearness, OCR's confidence
+        when it was unsure (a "1" read well beats a "/" misread as "1"), then the tighter box."""
         placed = position.vertical or position.horizontal or position.region
 
         def key(candidate: Candidate) -> tuple[float, int]:
-            value = candidate.score
+            value = candidate.score + OCR_CONFIDENCE_WEIGHT * min(confidences.get(candidate.box, 1.0), SURE_READ)
             if placed:
                 value += POSITION_WEIGHT * position_score(candidate.box, position, size)
             if hints.near is not None:
                 value += NEAR_WEIGHT * near_score(candidate.box, hints.near, NEAR_SCALE_PX)
+            value += placing.score(candidate.box, size)
             return round(value, 6), -_area(candidate.box)
 
         return _deduplicate(sorted(candidates, key=key, reverse=True))
@@ -287,6 +319,38 @@ class OcrGrounder:
         in_order = sorted(equal, key=_reading_order)
         index = position.ordinal - 1 if position.ordinal > 0 else len(in_order) + position.ordinal
         return (in_order[index] if 0 <= index < len(in_order) else None), len(equal)
+
+
+class _Placing:
+    """What the description says about the target's place, judged on the OCR layout (grounding.ocr.layout):
+    its role (a menu title sits in a bar), its containers and a relative anchor ("below Name")."""
+
+    def __init__(self, parse: TargetDescription, layout: Any, anchors: list[tuple[Box, str]]) -> None:
+        self.parse, self.layout, self.anchors = parse, layout, anchors
+
+    @classmethod
+    def of(cls, parse: TargetDescription, boxes: Sequence[OcrBox], threshold: float) -> "_Placing":
+        if not (parse.role or parse.verb == "open" or parse.containers or parse.relative):
+            return cls(parse, None, [])
+        anchors = []
+        for container in parse.containers:
+            if container.name and (box := find_text(text_candidates(boxes, [container.name]), threshold)):
+                anchors.append((box, "inside"))
+        if parse.relative and (box := find_text(text_candidates(boxes, [parse.relative[1]]), threshold)):
+            anchors.append((box, parse.relative[0]))
+        return cls(parse, TextLayout(group_words_by_line(boxes)), anchors)
+
+    def score(self, box: Box, size: tuple[int, int]) -> float:
+        if self.layout is None:
+            return 0.0
+        value = 0.0
+        fit = role_fit(box, self.parse.role, self.parse.verb, self.layout, size)
+        if fit is not None:
+            value += ROLE_WEIGHT * fit
+        for anchor, relation in self.anchors:
+            if anchor != box:
+                value += PLACE_WEIGHT * place_fit(box, anchor, relation)
+        return value
 
 
 NEAR_BAND = (320, 14)  # how far left/right and up/down of a point a label is read

@@ -27,7 +27,7 @@ def register(commands) -> None:
     who.add_argument("--replay", metavar="FOLDER", help="replay FOLDER/<task id>/ for each task")
     parser.add_argument("--planner-kind", choices=PLANNER_CHOICES, default=None,
                         help="as for `pcagent run` (default: what the profile says)")
-    parser.add_argument("--grounder", default=None, help="as for `pcagent run` (default composite:accessibility,ocr)")
+    parser.add_argument("--grounder", default=None, help="as for `pcagent run` (default: accessibility, then OCR, then icons)")
     parser.add_argument("--models-file", help="the model profiles file (default ~/.config/pcagent/models.toml)")
     parser.add_argument("--mode", choices=MODES, default="auto",
                         help="collaboration mode (default auto; confirm and suggest need one worker and no Ray)")

@@ -26,7 +26,8 @@ def register(commands: Any) -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="score a grounding engine on a ScreenSpot-format dataset")
     ev.add_argument("dataset", help="dataset folder or .json/.jsonl file")
     ev.add_argument("--engine", required=True,
-                    help="ocr | accessibility | template | model:PROFILE | composite:a,b")
+                    help="default | ocr | icons | template | model:PROFILE | composite:a,b (engines that read the "
+                         "live desktop, such as accessibility, step aside on stored screenshots)")
     ev.add_argument("--bbox-format", choices=("xywh", "xyxy"), default=None,
                     help="how bbox is written (default: each record's bbox_format, else xywh)")
     ev.add_argument("--limit", type=int, default=None, help="only the first N samples")
@@ -58,7 +59,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.limit is not None:
         samples = samples[: args.limit]
     try:
-        grounder = open_grounder(args.engine)
+        grounder = open_grounder(args.engine, live=False)
     except Exception as exc:  # unknown spec, bad model profile: say it, no traceback
         print(f"pcagent grounding eval: {exc}", file=sys.stderr)
         return 1
@@ -74,9 +75,23 @@ def run_eval(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(report.format_table())
+    aside = getattr(grounder, "stepped_aside", None)
+    if aside:
+        print(f"stepped aside (they read the live desktop): {', '.join(aside)}")
+    screenshots = len({r.image for r in report.results})
+    for cache in _ocr_caches(grounder):
+        stats = cache.stats
+        print(f"OCR over {screenshots} screenshots: {stats.full_runs} full reads, {stats.partial_runs} partial, "
+              f"{stats.cache_hits} answered from the cache")
     if args.out:
         print(f"per-sample results: {args.out}")
     return 0
+
+
+def _ocr_caches(grounder: Any) -> list[Any]:
+    """The OcrCache of the grounder, or of each engine of a composite."""
+    engines = getattr(grounder, "engines", [grounder])
+    return [e.cache for e in engines if getattr(e, "cache", None) is not None and hasattr(e.cache, "stats")]
 
 
 @contextmanager
@@ -112,11 +127,15 @@ class LiveEvaluation:
                 from grounding.accessibility import AccessibilityGrounder
 
                 grounder: Any = AccessibilityGrounder(open_accessibility(env))
+                scored = [s for s in samples if s.extra.get("a11y_exposed") is not False]
             else:
                 with _environment(env):
                     grounder = open_grounder(spec)
+                    for engine in getattr(grounder, "engines", [grounder]):
+                        getattr(engine, "accessibility", None)  # opened now: bound to this display's bus
+                scored = list(samples)
             try:
-                self.reports[spec].results += evaluate(samples, grounder).results
+                self.reports[spec].results += evaluate(scored, grounder).results
             finally:
                 close = getattr(grounder, "close", None)
                 if callable(close):

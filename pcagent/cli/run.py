@@ -15,7 +15,7 @@ from tracker.format.screenshot_format import load_screenshot_format
 from tracker.privacy import load_privacy_settings
 from tracker.settings import SettingsError
 
-DEFAULT_GROUNDER = "composite:accessibility,ocr"
+DEFAULT_GROUNDER = "default"  # grounding.engines.DEFAULT_CHAIN: accessibility, OCR, icons
 
 HOW_TO_POINT_AT_A_MODEL = """\
 pcagent run needs a planner: a vision-language model behind any OpenAI-compatible server
@@ -57,11 +57,13 @@ def register(commands) -> None:
     run = commands.add_parser("run", help="let an agent do a task on this desktop, with you in control")
     run.add_argument("task")
     run.add_argument("--planner", metavar="PROFILE", help="model profile of the planner")
-    run.add_argument("--planner-kind", choices=PLANNER_CHOICES, default="planner+grounder",
-                     help="planner+grounder: the planner names targets, the grounder points (default); "
-                          "end-to-end: the planner gives coordinates; uitars: UI-TARS output")
+    run.add_argument("--planner-kind", choices=PLANNER_CHOICES, default=None,
+                     help="override what the profile's action_format says: planner+grounder (the planner names "
+                          "targets, the grounder points), end-to-end (our grammar with coordinates), or the "
+                          "output of uitars, qwen_computer_use, opencua or tool_calls models")
     run.add_argument("--grounder", default=DEFAULT_GROUNDER,
-                     help=f"ocr, accessibility, model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
+                     help=f"default (accessibility, then OCR, then icons), ocr, accessibility, icons, "
+                          f"model:PROFILE or composite:a,b (default {DEFAULT_GROUNDER})")
     run.add_argument("--planner-url", metavar="URL", help="override the planner profile's base_url")
     run.add_argument("--planner-model", metavar="NAME", help="override the planner profile's model")
     _add_common(run)
@@ -126,7 +128,7 @@ def run_agent(args) -> int:
         return exit_codes.USAGE
     args.mode = args.mode or "confirm"
     from grounding.engines import open_grounder
-    from pcagent.agent.planners import make_planner
+    from pcagent.agent.planners import make_planner, planner_kind
 
     try:
         profile = get_profile(args.planner, args.models_file, base_url=args.planner_url,
@@ -134,7 +136,7 @@ def run_agent(args) -> int:
         model = open_model(profile)
         planner = make_planner(args.planner_kind, model)
         grounder = None
-        if args.planner_kind == "planner+grounder":
+        if planner.kind == "planner+grounder":
             if "template" in args.grounder.lower():  # it matches a recorded crop: only a replay has one
                 raise ValueError("the template grounder needs a recorded crop of the target; it works in "
                                  "`pcagent replay`, not `pcagent run`")
@@ -142,7 +144,7 @@ def run_agent(args) -> int:
     except (ModelError, ValueError, KeyError) as exc:
         print(f"pcagent run: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
-    settings = {"planner": profile.to_dict(), "planner_kind": args.planner_kind,
+    settings = {"planner": profile.to_dict(), "planner_kind": args.planner_kind or planner_kind(profile),
                 "grounder": args.grounder if grounder else None, "mode": args.mode, "max_steps": args.max_steps}
     try:
         return _session(args.task, Path(args.out) if args.out else default_out("run"), planner, grounder,

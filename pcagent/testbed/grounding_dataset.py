@@ -13,8 +13,13 @@ Two sources, each run under a fresh ``VirtualDisplay`` (Xvfb + AT-SPI), screensh
    is dropped and counted. These checks use OCR, so a text target OCR cannot read even in a crop never
    enters the set (say so when quoting OCR accuracy on it).
 
-With ``on_capture`` (live evaluation), each target is first marked ``a11y_exposed`` (``mark_exposed``)
-and only exposed ones are scored live; the others are counted in ``MakeReport.not_exposed``.
+Real programs' targets carry several planner-style phrasings each and a split (``planner_phrasing``):
+``extra["phrasing"]`` (bare, role, relational, container, function, look) and ``extra["split"]`` (tune,
+held-out). Screens: light and dark, scale 1 and 2 (GTK3 programs), menus open, other views, dialogs.
+
+With ``on_capture`` (live evaluation), each target is first marked ``a11y_exposed`` (``mark_exposed``); the
+accessibility engine alone is scored on exposed targets only, and the others are counted in
+``MakeReport.not_exposed``.
 
 Output: ``OUT/images/*.png``, ``OUT/dataset.json`` (xyxy boxes), ``OUT/README.txt``.
 """
@@ -248,12 +253,11 @@ def _add(report: MakeReport, shot: str, samples: list[Sample], display: VirtualD
     report.samples += kept
     report.per_shot[shot] += len(kept)
     if on_capture is not None and kept:
-        exposed = mark_exposed(display, kept)
+        mark_exposed(display, kept)
         for sample in kept:
             if sample.extra["a11y_exposed"] is False:
                 report.not_exposed[f"{sample.application} {sample.data_type}"] += 1
-        if exposed:
-            on_capture(display, exposed)  # e.g. an accessibility engine, while the screen is still live
+        on_capture(display, kept)  # e.g. an accessibility engine, while the screen is still live
 
 
 def mark_exposed(display: VirtualDisplay, samples: list[Sample]) -> list[Sample]:
@@ -349,11 +353,14 @@ def make_dataset(out: str | Path, *, variants: tuple[AppVariant, ...] | None = S
             if missing:
                 report.skipped.append(f"{name}: {missing}")
                 continue
-            for theme in [t for t in themes if t in program.themes][:1 if quick else None]:
-                log(f"{name} ({theme}) ...")
+            looks = [(theme, 1) for theme in themes if theme in program.themes][:1 if quick else None]
+            looks += [("light", scale) for scale in program.scales if scale != 1 and not quick]
+            for theme, scale in looks:
+                log(f"{name} ({theme}, scale {scale}) ...")
                 for samples, shot, image, display, dropped in capture_program(
-                        program, theme, images, scratch, quick=quick):
+                        program, theme, images, scratch, quick=quick, scale=scale):
                     report.dropped.update(dropped)
-                    _add(report, f"{name}/{shot}", samples, display, on_capture, image)
+                    tag = theme if scale == 1 else f"{theme}-x{scale}"
+                    _add(report, f"{name}/{tag}/{shot}", samples, display, on_capture, image)
     report.dataset_file = write_dataset(out, report.samples)
     return report

@@ -1,7 +1,11 @@
 """Grounding targets from real desktop programs, taken from the AT-SPI tree and checked against pixels.
 
 Each program runs on its own fresh virtual display with accessibility on, in a light or dark GTK
-theme, and is captured plain, with its first menu open and (where a key opens one) with a dialog.
+theme, at scale 1 and (GTK3 programs) 2 (``GDK_SCALE``, on a 2560x1600 screen), and is captured plain, with
+its first menus open from the menu bar, in other views, and with its dialogs (opened by a key or through
+a menu). Settings a program keeps in GSettings (mousepad's toolbar is hidden by default) are written to
+GLib's keyfile backend (``GSETTINGS_BACKEND=keyfile``, ``$XDG_CONFIG_HOME/glib-2.0/settings/keyfile``), which
+every process of the program reads; the memory backend would not outlive one process.
 Elements come from ``grounding.accessibility.tree.list_elements``. Programs report extents that can
 be off (REFERENCE.md: LibreOffice 25 px high, GTK4 window-relative, GDK_SCALE=2 logical), so a box is
 kept only when the pixels agree: it lies on the screen, is of a plausible size, is not one flat
@@ -23,7 +27,8 @@ from typing import Any, Iterator
 from PIL import Image
 
 from grounding.benchmark.screenspot import Sample
-from pcagent.testbed.screen_samples import grab_screen, is_uniform, pick
+from pcagent.testbed.planner_phrasing import SYMBOL_FUNCTIONS, Target, phrasings, split_of
+from pcagent.testbed.screen_samples import grab_screen, is_uniform
 from pcagent.testbed.virtual_display import VirtualDisplay
 from pcagent.testbed.xdo import Xdo
 
@@ -47,6 +52,10 @@ class RealProgram:
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
     themes: tuple[str, ...] = ("light", "dark")  # GTK2 programs ignore GTK_THEME: light only
+    scales: tuple[int, ...] = (1,)  # GDK_SCALE values (GTK3 only)
+    gsettings: tuple[tuple[str, str, str], ...] = ()  # (schema path, key, value) for the keyfile backend
+    menu_dialogs: tuple[tuple[str, str], ...] = ()  # (menu, item) that opens a dialog
+    views: tuple[tuple[str, str], ...] = ()  # (name, keys) that switch to another view of the main window
 
     def missing(self) -> str | None:
         """Why it cannot run here, or None."""
@@ -56,10 +65,14 @@ class RealProgram:
 
 
 REAL_PROGRAMS: dict[str, RealProgram] = {p.name: p for p in (
-    RealProgram("mousepad", ("mousepad", "{dir}/notes.txt"), "mousepad", "ctrl+r"),
-    RealProgram("galculator", ("galculator",), "galculator", None),
+    RealProgram("mousepad", ("mousepad", "{dir}/notes.txt"), "mousepad", "ctrl+r", scales=(1, 2),
+                gsettings=(("org/xfce/mousepad/preferences/window", "toolbar-visible", "true"),
+                           ("org/xfce/mousepad/preferences/window", "statusbar-visible", "true")),
+                menu_dialogs=(("Edit", "Preferences..."),)),
+    RealProgram("galculator", ("galculator",), "galculator", None, scales=(1, 2)),
     RealProgram("pcmanfm", ("pcmanfm", "{dir}"), "pcmanfm", "ctrl+shift+n", themes=("light",),
-                note="GTK2: needs libatk-adaptor for AT-SPI; GTK_THEME does not apply"),
+                menu_dialogs=(("Edit", "Preferences"),), views=(("detailed", "ctrl+4"),),
+                note="GTK2: needs libatk-adaptor for AT-SPI; GTK_THEME and GDK_SCALE do not apply"),
     RealProgram("gnome-calculator", ("gnome-calculator",), "gnome-calculator", None,
                 note="GTK4 reports window-relative extents; right only while its window sits at (0, 0)"),
     RealProgram("libreoffice-calc", ("localc", "--norestore", "--nologo"), "libreoffice-calc", "ctrl+1",
@@ -75,7 +88,8 @@ def _scratch_files(folder: Path) -> None:
     (folder / "Projects").mkdir(exist_ok=True)
 
 
-def _program_env(display: VirtualDisplay, program: RealProgram, theme: str, home: Path) -> dict[str, str]:
+def _program_env(display: VirtualDisplay, program: RealProgram, theme: str, home: Path,
+                 scale: int = 1) -> dict[str, str]:
     env = display.child_env()
     runtime = home / "runtime"
     runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -83,10 +97,24 @@ def _program_env(display: VirtualDisplay, program: RealProgram, theme: str, home
         "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_DATA_HOME": str(home / ".local/share"), "XDG_RUNTIME_DIR": str(runtime), "GDK_BACKEND": "x11",
         "GTK_THEME": "Adwaita:dark" if theme == "dark" else "Adwaita", "NO_AT_BRIDGE": "0",
-        "GTK_MODULES": "gail:atk-bridge", "LANG": "C.UTF-8",
+        "GTK_MODULES": "gail:atk-bridge", "LANG": "C.UTF-8", "GDK_SCALE": str(scale),
     })
+    if program.gsettings:
+        write_gsettings_keyfile(home / ".config", program.gsettings)
+        env["GSETTINGS_BACKEND"] = "keyfile"
     env.update(program.env)
     return env
+
+
+def write_gsettings_keyfile(config_home: Path, settings: tuple[tuple[str, str, str], ...]) -> Path:
+    """GLib's keyfile backend file: one [schema/path] group per schema, ``key=value`` (GVariant text)."""
+    groups: dict[str, list[str]] = {}
+    for path, key, value in settings:
+        groups.setdefault(path.strip("/"), []).append(f"{key}={value}")
+    file = config_home / "glib-2.0" / "settings" / "keyfile"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("".join(f"[{group}]\n" + "\n".join(lines) + "\n\n" for group, lines in groups.items()))
+    return file
 
 
 # ----- verification -------------------------------------------------------------------------------
@@ -139,34 +167,17 @@ def verify(info: Any, image: Image.Image) -> tuple[str | None, str]:
         return None, "box too large for one target"
     if is_uniform(image, info.rect):
         return None, "uniform colour in the box"
+    if info.name.strip() in SYMBOL_FUNCTIONS:  # a calculator key shows only its symbol: an icon to OCR
+        return "icon", ""
     crop = image.crop((max(0, left - 2), max(0, top - 2), min(image.width, right + 2), min(image.height, bottom + 2)))
     text = read_text(crop)
     if name_is_shown(info.name, text):
         return "text", ""
+    if info.role in ICON_ROLES and len("".join(text.split())) <= 2:
+        return "icon", ""  # OCR reads a glyph or two into a picture ("+", "Q"): that is no text
     if text.strip():
         return None, "the box shows other text than the name"
-    if info.role in ICON_ROLES:
-        return "icon", ""
     return None, "the name is not readable in the box"
-
-
-def instruction_for(name: str, role: str, data_type: str, key: str) -> str:
-    label = name.rstrip(".").rstrip("\u2026")
-    if data_type == "icon":
-        return pick((f'click the "{label}" button', f"the {label} icon", f"{label} (icon button)"), key)
-    phrases = {
-        "push button": (f'click the "{label}" button', f"press {label}"),
-        "toggle button": (f'click the "{label}" toggle', f'the "{label}" button'),
-        "menu": (f"open the {label} menu", f'click "{label}" in the menu bar'),
-        "menu item": (f'click "{label}" in the menu', f'choose the "{label}" menu item'),
-        "page tab": (f'switch to the "{label}" tab', f"the {label} tab"),
-        "check box": (f'tick the "{label}" check box', f'the "{label}" option'),
-        "radio button": (f'select the "{label}" option', f'the radio button "{label}"'),
-        "list item": (f'click "{label}" in the list', f"select {label}"),
-        "table cell": (f'click the cell "{label}"', f'select "{label}"'),
-        "icon": (f'open "{label}"', f'click the "{label}" icon'),
-    }
-    return pick(phrases.get(role, (f'click "{label}"', f'the "{label}" {role}')), key)
 
 
 # ----- capture ------------------------------------------------------------------------------------
@@ -224,16 +235,17 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
-class _Running:
+class RunningProgram:
     """One program on one display, with its accessibility connection."""
 
-    def __init__(self, display: VirtualDisplay, program: RealProgram, theme: str, scratch: Path) -> None:
+    def __init__(self, display: VirtualDisplay, program: RealProgram, theme: str, scratch: Path,
+                 scale: int = 1) -> None:
         from grounding.accessibility import open_accessibility
 
-        home = scratch / f"home-{program.name}-{theme}"
+        home = scratch / f"home-{program.name}-{theme}-x{scale}"
         _scratch_files(home / "files")
         self.display = display
-        self.env = _program_env(display, program, theme, home)
+        self.env = _program_env(display, program, theme, home, scale)
         command = [part.replace("{dir}", str(home / "files")) for part in program.command]
         self.proc = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True, cwd=home)
@@ -269,8 +281,9 @@ class _Running:
 
 
 def _targets(infos: list[Any], image: Image.Image, shot: str, program: RealProgram, image_path: Path,
-             dropped: Counter, theme: str, keep: Any = None) -> list[Sample]:
-    """Verified samples from listed elements; ``keep(info)`` narrows which elements count at all."""
+             dropped: Counter, variant: str, keep: Any = None) -> list[Sample]:
+    """Verified samples from listed elements, several planner-style phrasings each (planner_phrasing);
+    ``keep(info)`` narrows which elements count at all."""
     candidates = [i for i in infos if i.role in CLICKABLE_ROLES and i.rect and (i.name or "").strip()
                   and "visible" in i.states and not i.covered and (keep is None or keep(i))]
     names = Counter((i.name or "").strip().lower() for i in candidates)
@@ -286,64 +299,104 @@ def _targets(infos: list[Any], image: Image.Image, shot: str, program: RealProgr
         if len(name) > 60:
             dropped[f"{program.name}: name longer than 60 characters"] += 1
             continue
-        if len(name) <= 2 and not any(c.isalnum() for c in name):
+        if len(name) <= 2 and not any(c.isalnum() for c in name) and name not in SYMBOL_FUNCTIONS:
             dropped[f"{program.name}: punctuation-only name (\"{name}\")"] += 1
             continue
         data_type, why = verify(info, image)
         if data_type is None:
             dropped[f"{program.name}: {why}"] += 1
             continue
-        key = f"{program.name}-{theme}-{shot}:{info.role}:{name}"
-        samples.append(Sample(image_path, instruction_for(name, info.role, data_type, key), tuple(info.rect),
-                              data_type, "linux", program.name,
-                              {"variant": f"{theme}-{shot}", "role": info.role, "name": name,
-                               "reported_application": info.application}, id=key))
+        key = f"{program.name}-{variant}-{shot}:{info.role}:{name}"
+        target = Target(key, name, info.role, data_type, tuple(getattr(info, "ancestors", ())))
+        for kind, instruction in phrasings(target):
+            samples.append(Sample(image_path, instruction, tuple(info.rect), data_type, "linux", program.name,
+                                  {"variant": f"{variant}-{shot}", "role": info.role, "name": name,
+                                   "target": key, "phrasing": kind, "split": split_of(key),
+                                   "reported_application": info.application}, id=f"{key}#{kind}"))
     return samples
 
 
-def capture_program(program: RealProgram, theme: str, images: Path, scratch: Path, *,
-                    quick: bool = False) -> Iterator[tuple[list[Sample], str, Image.Image, VirtualDisplay, Counter]]:
-    """Yield (samples, shot name, screenshot, display, dropped counts) per screen, the program still showing."""
-    with VirtualDisplay(*_SCREEN, accessibility=True) as display:
-        run = _Running(display, program, theme, scratch)
+def screen_for(scale: int) -> tuple[int, int]:
+    """The virtual screen for a scale: 1280x800, or twice that for HiDPI."""
+    return (_SCREEN[0] * scale, _SCREEN[1] * scale)
+
+
+def capture_program(program: RealProgram, theme: str, images: Path, scratch: Path, *, quick: bool = False,
+                    scale: int = 1) -> Iterator[tuple[list[Sample], str, Image.Image, VirtualDisplay, Counter]]:
+    """Yield (samples, shot name, screenshot, display, dropped counts) per screen, the program still showing:
+    plain, its first menus open, its other views, its dialogs (``quick``: plain and the first menu)."""
+    variant = theme if scale == 1 else f"{theme}-x{scale}"
+    with VirtualDisplay(*screen_for(scale), accessibility=True) as display:
+        run = RunningProgram(display, program, theme, scratch, scale)
         xdo = Xdo(run.env)
         try:
             main = run.wait_ready()
             if main is None:
-                yield [], "plain", Image.new("RGB", _SCREEN), display, Counter(
+                yield [], "plain", Image.new("RGB", screen_for(scale)), display, Counter(
                     {f"{program.name}: no window with an accessible tree appeared": 1})
                 return
             center = ((main[0] + main[2]) // 2, (main[1] + main[3]) // 2)
-            xdo.run("mousemove", main[0] + 5, main[3] - 5)  # keys go to the window under the pointer
+            corner = (main[0] + 5, main[3] - 5)
+            xdo.run("mousemove", *corner)  # keys go to the window under the pointer
             time.sleep(0.8)
 
             def shot(tag: str, near: tuple[int, int], keep: Any = None):
                 infos = run.elements(near)
-                path = images / f"{program.name}-{theme}-{tag}.png"
+                path = images / f"{program.name}-{variant}-{tag}.png"
                 image = grab_screen(display, path)
                 dropped: Counter = Counter()
-                return _targets(infos, image, tag, program, path, dropped, theme, keep), tag, image, display, dropped
+                return (_targets(infos, image, tag, program, path, dropped, variant, keep), tag, image, display,
+                        dropped)
 
-            plain = shot("plain", center)
-            yield plain
-            menus = sorted((i for i in run.elements(center) if i.role == "menu" and i.rect and i.name),
-                           key=lambda i: (i.rect[1], i.rect[0]))
-            for menu in menus[:1 if quick else 2]:
-                rect = menu.rect
+            def menu_titles() -> list[Any]:
+                return sorted((i for i in run.elements(center) if i.role == "menu" and i.rect and i.name
+                               and any(role == "menu bar" for role, _ in i.ancestors)),
+                              key=lambda i: (i.rect[1], i.rect[0]))
+
+            def click(rect: tuple[int, int, int, int]) -> None:
                 xdo.run("mousemove", (rect[0] + rect[2]) // 2, (rect[1] + rect[3]) // 2, "click", 1)
-                time.sleep(1.0)
-                yield shot(f"menu-{menu.name.lower()}", center, keep=lambda i: i.role.endswith("menu item"))
-                xdo.run("key", "Escape")
-                time.sleep(0.5)
-            if program.dialog_keys and not quick:
-                before = set(_top_windows(display.display, run.proc.pid))
-                xdo.run("mousemove", main[0] + 5, main[3] - 5, "key", program.dialog_keys)
+
+            def dialog_shot(tag: str, before: set) -> Iterator:
                 time.sleep(2.0)
                 new = [w for w in _top_windows(display.display, run.proc.pid) if w not in before]
                 if new:
                     dialog = new[-1]
-                    yield shot("dialog", ((dialog[0] + dialog[2]) // 2, (dialog[1] + dialog[3]) // 2),
-                               keep=lambda i: not _overlaps(i.rect, dialog) or _inside(i.rect, dialog))
+                    middle = ((dialog[0] + dialog[2]) // 2, (dialog[1] + dialog[3]) // 2)
+                    yield shot(tag, middle, keep=lambda i: not _overlaps(i.rect, dialog) or _inside(i.rect, dialog))
+                    xdo.run("mousemove", *middle, "key", "Escape")  # keys go to the window under the pointer
+                    time.sleep(1.0)
+
+            yield shot("plain", center)
+            for menu in menu_titles()[:1 if quick else 3]:
+                click(menu.rect)
+                time.sleep(1.0)
+                yield shot(f"menu-{menu.name.lower()}", center, keep=lambda i: i.role.endswith("menu item"))
+                xdo.run("key", "Escape")
+                time.sleep(0.5)
+            if quick:
+                return
+            for name, keys in program.views:
+                xdo.run("mousemove", *corner, "key", keys)
+                time.sleep(1.5)
+                yield shot(name, center)
+            if program.dialog_keys:
+                before = set(_top_windows(display.display, run.proc.pid))
+                xdo.run("mousemove", *corner, "key", program.dialog_keys)
+                yield from dialog_shot("dialog", before)
+            for menu_name, item_name in program.menu_dialogs:
+                menu = next((m for m in menu_titles() if m.name.strip() == menu_name), None)
+                if menu is None:
+                    continue
+                click(menu.rect)
+                time.sleep(1.0)
+                item = next((i for i in run.elements(center) if i.role.endswith("menu item") and i.rect
+                             and (i.name or "").strip() == item_name), None)
+                if item is None:
+                    xdo.run("key", "Escape")
+                    continue
+                before = set(_top_windows(display.display, run.proc.pid))
+                click(item.rect)
+                yield from dialog_shot(f"dialog-{item_name.rstrip('.').lower().replace(' ', '-')}", before)
         finally:
             run.stop()
 
