@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.markdown_sections import write_section  # noqa: E402
 from grounding.base import box_center  # noqa: E402
 from grounding.ocr.engine import OcrGrounder, RapidOcrEngine  # noqa: E402
 from grounding.ocr.cache import OcrCache  # noqa: E402
@@ -174,16 +175,6 @@ def render(results: dict) -> tuple[str, str]:
     return f"Machine: {machine}\n\n{table}\n\n{verdict}", section
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section in BENCHMARKS.md, or append it; other sections are kept."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION_TITLE)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION_TITLE))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     table, section = render(results)
     print(table)
     if not args.no_write:
-        write_section(Path(args.out), section)
+        write_section(Path(args.out), SECTION_TITLE, section)
         print(f"\nwrote the {SECTION_TITLE[3:]} section of {args.out}")
     return 0
 

@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
+from benchmarks.markdown_sections import write_section  # noqa: E402
 from models.base import Message  # noqa: E402
 from models.profile import ModelProfile  # noqa: E402
 
@@ -174,16 +175,6 @@ def section(lines: list[str], argv: list[str], threads: int, ratios: dict[int, f
                       textwrap.fill(setup, 110), "", *lines, "", textwrap.fill(closing, 110), ""])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section in BENCHMARKS.md, or append it; other sections are kept."""
-    document = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = document.find(SECTION_TITLE)
-    if start < 0:
-        document = document.rstrip("\n") + "\n\n" + text
-    else:
-        end = document.find("\n## ", start + len(SECTION_TITLE))
-        document = document[:start] + text + (document[end + 1:] if end >= 0 else "")
-    path.write_text(document, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              and other.get("tokens") == row["tokens"]
                                                              and "tokens_per_s" in other)
                   for row in onnx_rows if row["label"] == "ONNX, KV cache" and "tokens_per_s" in row}
-        write_section(Path(args.out), section(lines, [a for a in argv if a != "--no-write"], args.threads, ratios))
+        text = section(lines, [a for a in argv if a != "--no-write"], args.threads, ratios)
+        write_section(Path(args.out), SECTION_TITLE, text)
         print(f"\nwrote the {SECTION_TITLE[3:]} section of {args.out}")
     return 0
 
