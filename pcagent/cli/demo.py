@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pcagent.cli import exit_codes
-from pcagent.cli.trace import print_steps
+from pcagent.cli.trace.inspect import print_steps
 from grounding.base import box_center
 from pcagent.cli.record import default_out
 from pcagent.testbed.recorder_process import RecorderProcess

@@ -1,4 +1,4 @@
-"""`pcagent trace`: check, show and import trajectories."""
+"""`pcagent trace check`, `show` and `import-pctracker`: look at a trajectory, and bring one in."""
 
 from __future__ import annotations
 
@@ -61,9 +61,7 @@ def _import_pctracker(args) -> int:
     return 0
 
 
-def register(commands) -> None:
-    trace = commands.add_parser("trace", help="inspect and convert trajectories")
-    trace_commands = trace.add_subparsers(dest="trace_command", required=True, metavar="SUBCOMMAND")
+def register(trace_commands) -> None:
     check = trace_commands.add_parser("check", help="validate a trajectory folder; exit 1 on errors")
     check.add_argument("dir")
     check.set_defaults(func=_check)
