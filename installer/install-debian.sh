@@ -37,6 +37,9 @@ packages=(
   mousepad galculator pcmanfm libatk-adaptor openbox zenity xterm
   adwaita-icon-theme libcairo2
 )
+# The test suite only: trayer (a system tray host, for the tray app's tests), gnome-keyring (a Secret Service
+# for the settings' API keys), chromium (opens `trace report`'s HTML headless).
+[ -n "$extras" ] && packages+=(trayer gnome-keyring chromium)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
