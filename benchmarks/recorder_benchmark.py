@@ -3,7 +3,7 @@
 Run from the repository root:
 
     .venv/bin/python benchmarks/recorder_benchmark.py [--seconds 60] [--fps 10] [--out results.md]
-        [--capture periodic,damage] [--scenarios flat,busy,idle]
+        [--capture periodic,damage] [--scenarios flat,busy,idle] [--size 1920x1080]
 
 Everything happens on private virtual displays (Xvfb 1920x1080 with an AT-SPI bus); the
 user's desktop is never touched. For each scenario, runs play the same scripted session
@@ -18,15 +18,17 @@ user's desktop is never touched. For each scenario, runs play the same scripted 
   bytes on disk per step of the session. One recorder run per `--capture` variant: a capture mode
   (set through PCAGENT_CAPTURE: "periodic" grabs fps times a second, "damage" only after X DAMAGE
   reports a change, tracker/recording/capture.py), optionally with a screenshot format, e.g.
-  `--capture damage/png,damage/jxl`; with two variants, the table gives the second / the first.
+  `--capture damage/png,damage/jxl,damage/webp:85` (format:quality for a lossy one); the table gives each
+  later variant as a multiple of the first.
 
 Scenarios: "flat" (the sample app full screen: flat Qt widgets, compresses very well) and
 "busy" (the app at 1000x700 in front of a full-screen, desktop-like image: text in several
 fonts, panels, photo-like regions; `--background PATH` uses your own image instead), and,
 on request, "idle" (the flat app with no input at all: the capture's constant cost).
+`--size 1280x800` runs on a smaller screen (the busy desktop is then the top-left part of the same image).
 Helpers: benchmarks/recorder_session.py (xdotool session, latency, trajectory bytes),
 benchmarks/proc_stats.py (/proc CPU accounting), benchmarks/desktop_background.py (the image).
-At the end it times grabbing one 1080p frame of each screen and encoding it in every screenshot format
+At the end it times grabbing one frame of each screen and encoding it in every screenshot format
 (ScreenshotFormat.encode, as the recorder does), which explains where the recorder's CPU goes.
 
 While a run measures, the whole machine's busy time is read from /proc/stat; the part not
@@ -106,11 +108,14 @@ def one_run(scenario: str, capture: str | None, args, background: Path | None) -
     from pcagent.testbed.virtual_display import VirtualDisplay
 
     run = Run(scenario, capture, load_before=loadavg())
-    geometry = BUSY_APP_GEOMETRY if scenario == "busy" else (0, 0, WIDTH, HEIGHT)
+    width, height = args.size
+    x, y, w, h = BUSY_APP_GEOMETRY  # moved left and up to stay on a smaller screen
+    busy = (min(x, width - w - 20), min(y, height - h - 20), w, h)
+    geometry = busy if scenario == "busy" else (0, 0, width, height)
     scripted = scenario != "idle"
     procs: list[subprocess.Popen] = []
     recorder = None
-    with VirtualDisplay(WIDTH, HEIGHT, accessibility=True) as display, \
+    with VirtualDisplay(width, height, accessibility=True) as display, \
             tempfile.TemporaryDirectory(prefix="pcagent-bench-") as scratch:
         env = display.child_env()
         try:
@@ -126,8 +131,10 @@ def one_run(scenario: str, capture: str | None, args, background: Path | None) -
             drv = Driver(env)
             out = Path(scratch) / "trajectory"
             if capture:
-                mode, _, image_format = capture.partition("/")  # "damage" or "damage/jxl"
-                extra = ["--image-format", image_format] if image_format else []
+                mode, _, encoding = capture.partition("/")  # "damage", "damage/jxl" or "damage/webp:85"
+                image_format, _, quality = encoding.partition(":")
+                extra = (["--image-format", image_format] if image_format else []) + \
+                    (["--image-quality", quality] if quality else [])
                 recorder = RecorderProcess(out, "--fps", str(args.fps), *extra,
                                            env={**env, "PCAGENT_CAPTURE": mode}).start()
                 pids["recorder"] = recorder.proc.pid
@@ -220,11 +227,9 @@ def pct(run: Run, key: str) -> float:
 
 
 def report(runs: dict, captures: list[str], args, info: dict, background_note: str) -> str:
-    """runs: {scenario: [baseline, recorder run per capture mode]}. With two capture modes a column
-    gives the second's value as a multiple of the first's (e.g. damage / periodic)."""
-    compare = len(captures) == 2
-    columns = ["baseline", *(f"recorder, {c}" for c in captures)] + ([f"{captures[1]} / {captures[0]}"]
-                                                                     if compare else [])
+    """runs: {scenario: [baseline, recorder run per capture mode]}. Each later variant also gets a column
+    with its value as a multiple of the first's (e.g. damage / periodic)."""
+    columns = ["baseline", *(f"recorder, {c}" for c in captures)] + [f"{c} / {captures[0]}" for c in captures[1:]]
     rows = ["| | " + " | ".join(f"{s}: {c}" for s in runs for c in columns) + " |",
             "|---" * (1 + len(columns) * len(runs)) + "|"]
 
@@ -233,8 +238,7 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
         for base, *recs in runs.values():
             cells.append(fn_base(base) if fn_base else "")
             cells += [fn_rec(rec) if fn_rec else "" for rec in recs]
-            if compare:
-                cells.append(fn_ratio(*recs) if fn_ratio else "")
+            cells += [fn_ratio(recs[0], rec) if fn_ratio else "" for rec in recs[1:]]
         rows.append(f"| {label} | " + " | ".join(cells) + " |")
 
     def ratio(value):
@@ -288,7 +292,7 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
         lambda r: fmt_ms(r.click_send_ms))
     add("click: press event -> on disk, p50 / p99 (incl. 0.5 s double-click wait)", None,
         lambda r: fmt_ms(r.click_event_ms))
-    add("grab one 1080p frame (mss, ms)", None,
+    add(f"grab one {args.size[0]}x{args.size[1]} frame (mss, ms)", None,
         lambda r: f"{r.encode['grab_ms']:.1f}" if r.encode else "n/a")
     for name in ENCODINGS:
         add(f"encode one frame as {name}: ms / KB", None,
@@ -303,7 +307,7 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}; Python {info['python']}; "
         f"{info['xvfb']}; {info['os']}; {info['libraries']}",
         "",
-        f"Session: {args.seconds:.0f} s on a private {WIDTH}x{HEIGHT} Xvfb, one scripted action every "
+        f"Session: {args.seconds:.0f} s on a private {args.size[0]}x{args.size[1]} Xvfb, one scripted action every "
         f"{args.period:g} s (none in the idle scenario); recorder at {args.fps:g} fps (accessibility on), "
         f"variants (capture/screenshot format) {', '.join(captures)}. "
         f"Latency: {args.latency_keys} keys/hotkeys and {args.latency_clicks} clicks after the session. "
@@ -316,6 +320,14 @@ def report(runs: dict, captures: list[str], args, info: dict, background_note: s
     if errors:
         lines += ["", "Recorder warnings/errors:", *errors]
     return "\n".join(lines) + "\n"
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 1280x800, not {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,14 +349,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="cores of outside load above which a run is repeated (default 0.2)")
     parser.add_argument("--keep-background", help="save the generated busy image here")
     parser.add_argument("--keep-trajectories", help="copy the recorded trajectories into this folder")
+    parser.add_argument("--size", type=_size, default=(WIDTH, HEIGHT),
+                        help=f"screen size WxH (default {WIDTH}x{HEIGHT})")
     args = parser.parse_args(argv)
 
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     captures = [c.strip() for c in args.capture.split(",") if c.strip()]
     bad = [c for c in captures if c.partition("/")[0] not in ("periodic", "damage")
-           or (c.partition("/")[2] and c.partition("/")[2] not in FORMATS)] + \
+           or (c.partition("/")[2] and c.partition("/")[2].partition(":")[0] not in FORMATS)] + \
           [s for s in scenarios if s not in ("flat", "busy", "idle")]
-    if bad or not captures or len(captures) > 2:
+    if bad or not captures:
         parser.error(f"bad --capture / --scenarios: {', '.join(bad) or args.capture}")
     info = machine_info()
     with tempfile.TemporaryDirectory(prefix="pcagent-bench-bg-") as scratch:
@@ -355,11 +369,15 @@ def main(argv: list[str] | None = None) -> int:
                 from PIL import Image
 
                 background = Path(scratch) / "background.png"
-                Image.open(args.background).convert("RGB").resize((WIDTH, HEIGHT)).save(background)
+                Image.open(args.background).convert("RGB").resize(args.size).save(background)
                 note = f"the sample app (1000x700) in front of {args.background}"
             else:
                 background = Path(args.keep_background or Path(scratch) / "background.png")
                 make_busy_desktop(background)
+                if args.size != (WIDTH, HEIGHT):
+                    from PIL import Image
+
+                    Image.open(background).crop((0, 0, *args.size)).save(background)
                 note = ("the sample app (1000x700) in front of a generated desktop image (code editor, web page "
                         "with a photo, spreadsheet, terminal, taskbar over a photo-like wallpaper)")
         runs = {}

@@ -182,12 +182,13 @@ def describe_accessibility(out: Path) -> str:
 
 
 # Every stored-screenshot choice the encode table shows: lossless first, then lossy at quality 85.
-ENCODINGS = {"png": ("png", None), "jxl": ("jxl", None), "webp": ("webp", None), "jxl q85": ("jxl", 85),
+ENCODINGS = {"png": ("png", None), "jxl": ("jxl", None), "webp": ("webp", None), "smallest": ("smallest", None),
+             "jxl q85": ("jxl", 85),
              "webp q85": ("webp", 85), "avif q85": ("avif", 85), "jpeg q85": ("jpeg", 85)}
 
 
 def encode_benchmark(display_name: str) -> dict:
-    """Grab the current 1080p screen as the recorder does and encode it in every format, as it does."""
+    """Grab the current screen as the recorder does and encode it in every format, as it does."""
     import mss
 
     from tracker.recording.capture import grab_frame

@@ -11,7 +11,8 @@ from grounding.base import load_screenshot
 from grounding.template import TemplateGrounder, crop_template
 from pcagent.testbed.recorder_process import RecorderProcess
 from tracker.format.actions import parse_action
-from tracker.format.screenshot_format import FORMATS, LOSSY_ONLY, ScreenshotFormat, load_screenshot_format
+from tracker.format.screenshot_format import (FORMATS, LOSSLESS_ONLY, LOSSY_ONLY, ScreenshotFormat,
+                                              load_screenshot_format)
 from tracker.format.trajectory import TrajectoryWriter, new_meta, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
 from tracker.recording.capture import _open_mss, grab_frame
@@ -19,7 +20,8 @@ from tracker.recording.merge import MergedAction
 from tracker.recording.recorder import Recorder, RecorderConfig
 from tracker.settings import SettingsError
 
-ALL = [ScreenshotFormat(f) for f in FORMATS if f not in LOSSY_ONLY] + [ScreenshotFormat(f, 85) for f in FORMATS]
+ALL = [ScreenshotFormat(f) for f in FORMATS if f not in LOSSY_ONLY] + \
+    [ScreenshotFormat(f, 85) for f in FORMATS if f not in LOSSLESS_ONLY]
 
 
 @pytest.fixture
@@ -34,9 +36,10 @@ def frame(sample_app, xdisplay, monkeypatch):
 def test_every_format_round_trips_through_writer_reader_check_and_template(fmt, frame, sample_app, tmp_path):
     root = tmp_path / "t"
     with TrajectoryWriter(root, new_meta(screens=[], screenshot_format=fmt.to_dict())) as writer:
-        path = writer.save_screenshot(0, frame.encode(fmt), fmt.extension)
+        data = frame.encode(fmt)
+        path = writer.save_screenshot(0, data, fmt.extension_of(data))
         writer.close("finish")
-    assert path == f"screenshots/000000.{fmt.extension}"
+    assert path == f"screenshots/000000.{fmt.extension_of(data)}"
     assert read_trajectory(root).meta["screenshot_format"] == fmt.to_dict()
     assert [p for p in check_trajectory(root) if p.severity == "error"] == []
     shot = load_screenshot(root / path)
@@ -47,6 +50,30 @@ def test_every_format_round_trips_through_writer_reader_check_and_template(fmt, 
     template = crop_template(shot, save, pad=2)
     found = TemplateGrounder().ground(captured, "the Save button", hints=_hints(template))
     assert found.found and save[0] <= found.point[0] < save[2] and save[1] <= found.point[1] < save[3]
+
+
+def test_smallest_keeps_jxl_on_flat_screens_and_takes_webp_where_it_is_smaller(frame):
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    smallest, jxl = ScreenshotFormat("smallest"), ScreenshotFormat("jxl")
+    flat = frame.to_image()
+    assert smallest.encode(flat) == jxl.encode(flat)  # the flat sample app: no second encoding
+    rng = random.Random(1)  # dense: text over a noisy wallpaper, where lossless WebP wins
+    photo = Image.effect_noise((400, 240), 20).convert("RGB")
+    draw = ImageDraw.Draw(photo)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", 12)
+    for y in range(0, 240, 14):
+        words = " ".join(rng.choice(["def", "return", "self", "import", "value", "for"]) for _ in range(12))
+        draw.text((2, y), words, font=font, fill=(20, 20, 20))
+    data = smallest.encode(photo)
+    assert smallest.extension_of(data) == "webp" and len(data) < len(jxl.encode(photo))
+    import io
+
+    assert Image.open(io.BytesIO(data)).convert("RGB").tobytes() == photo.tobytes()  # still lossless
+    with pytest.raises(ValueError, match="lossless only"):
+        ScreenshotFormat("smallest", 85)
 
 
 def _hints(template):

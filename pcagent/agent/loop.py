@@ -329,7 +329,8 @@ class AgentLoop:
         if output.details:
             extra["planner_details"] = output.details
         with self.writer.step_slot() as index:
-            path = self.writer.save_screenshot(index, encoded.result(), self.screenshot_format.extension)
+            data = encoded.result()
+            path = self.writer.save_screenshot(index, data, self.screenshot_format.extension_of(data))
             step = Step(index=index, time=round(time.time(), 3), actor="agent", action=format_action(stored),
                         screenshot=path, pointer=action.point, extra=extra)
             self.writer.append_step(step)

@@ -6,6 +6,9 @@
     webp   lossless at method 0: the smallest on photo-like screens, at about PNG's encode cost
     avif   lossy only (Pillow's AVIF cannot store RGB exactly)
     jpeg   lossy only
+    smallest  lossless, chosen per frame: JPEG XL, and where that comes out dense (over DENSE_BITS_PER_PIXEL:
+           photos, text over wallpaper) also WebP, keeping the smaller; on a photo-heavy desktop about 0.75x
+           the bytes of JPEG XL for about 5x its encode time, on a flat one the same as JPEG XL
 
 Without a quality the format is lossless (avif and jpeg need one); with one it is lossy at that quality
 (1-100). A lossless screenshot decodes to exactly the captured pixels. meta.json records the choice
@@ -26,14 +29,18 @@ from PIL import Image
 from models.images import register_image_plugins
 from tracker.settings import SettingsError, read_table
 
-__all__ = ["DEFAULT_FORMAT", "FORMATS", "LOSSY_ONLY", "PIL_FORMATS", "ScreenshotFormat", "ScreenshotFormatError",
-           "load_screenshot_format"]
+__all__ = ["DEFAULT_FORMAT", "DENSE_BITS_PER_PIXEL", "FORMATS", "LOSSLESS_ONLY", "LOSSY_ONLY", "PIL_FORMATS",
+           "ScreenshotFormat", "ScreenshotFormatError", "load_screenshot_format"]
 
-FORMATS = ("png", "jxl", "webp", "avif", "jpeg")
+FORMATS = ("png", "jxl", "webp", "avif", "jpeg", "smallest")
 PIL_FORMATS = ("PNG", "JXL", "WEBP", "AVIF", "JPEG")  # Pillow's names for them: what a stored screenshot may be
 LOSSY_ONLY = ("avif", "jpeg")
+LOSSLESS_ONLY = ("smallest",)
+# Above this many bits per pixel in lossless JPEG XL a screen is dense (photos, text over textures), where
+# lossless WebP is often smaller (a flat desktop is about 0.1, the benchmark's busy one about 2.3).
+DENSE_BITS_PER_PIXEL = 1.0
 DEFAULT_FORMAT = "jxl"  # falls back to png where the JPEG XL plugin is missing (ScreenshotFormat.default)
-_EXTENSIONS = {"png": "png", "jxl": "jxl", "webp": "webp", "avif": "avif", "jpeg": "jpg"}
+_EXTENSIONS = {"png": "png", "jxl": "jxl", "webp": "webp", "avif": "avif", "jpeg": "jpg", "smallest": "jxl"}
 
 
 class ScreenshotFormatError(ValueError):
@@ -53,8 +60,10 @@ class ScreenshotFormat:
             raise ScreenshotFormatError(f"image quality must be an integer from 1 to 100, not {self.quality!r}")
         if self.format in LOSSY_ONLY and self.quality is None:
             raise ScreenshotFormatError(f"{self.format} is lossy only: give a quality (e.g. 85)")
-        if self.format == "jxl" and not register_image_plugins():
-            raise ScreenshotFormatError("jxl needs the JPEG XL plugin: pip install pillow-jxl-plugin")
+        if self.format in LOSSLESS_ONLY and self.quality is not None:
+            raise ScreenshotFormatError(f"{self.format} is lossless only: leave the quality out")
+        if self.format in ("jxl", "smallest") and not register_image_plugins():
+            raise ScreenshotFormatError(f"{self.format} needs the JPEG XL plugin: pip install pillow-jxl-plugin")
 
     @classmethod
     def default(cls) -> ScreenshotFormat:
@@ -67,24 +76,37 @@ class ScreenshotFormat:
 
     @property
     def extension(self) -> str:
+        """The file extension of this format's screenshots; with `smallest`, ask `extension_of(data)`."""
         return _EXTENSIONS[self.format]
+
+    def extension_of(self, data: bytes) -> str:
+        """The file extension for ``data`` as `encode` made it (per frame with `smallest`)."""
+        if self.format == "smallest":
+            return "webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else "jxl"
+        return self.extension
 
     def encode(self, image: Image.Image) -> bytes:
         """``image`` (RGB) in this format."""
+        if self.format == "smallest":
+            jxl = ScreenshotFormat("jxl").encode(image)
+            if 8 * len(jxl) <= DENSE_BITS_PER_PIXEL * image.width * image.height:
+                return jxl
+            webp = ScreenshotFormat("webp").encode(image)
+            return webp if len(webp) < len(jxl) else jxl
         buffer = io.BytesIO()
-        image.save(buffer, self.format.upper(), **self._options())
+        image.save(buffer, self.format.upper(), **self._options(self.format, self.quality))
         return buffer.getvalue()
 
-    def _options(self) -> dict:
-        quality = self.quality
-        if self.format == "png":  # level 3: within 1 % of level 9's size on screens, at a fraction of the time
+    @staticmethod
+    def _options(format: str, quality: int | None) -> dict:
+        if format == "png":  # level 3: within 1 % of level 9's size on screens, at a fraction of the time
             return {"compress_level": 3}
-        if self.format == "jxl":
+        if format == "jxl":
             return {"lossless": True, "effort": 1} if quality is None else {"quality": quality, "effort": 1}
-        if self.format == "webp":
+        if format == "webp":
             return {"lossless": True, "method": 0, "quality": 0} if quality is None else \
                 {"quality": quality, "method": 0}
-        if self.format == "avif":
+        if format == "avif":
             return {"quality": quality, "speed": 10}
         return {"quality": quality}  # jpeg
 

@@ -352,12 +352,12 @@ class Recorder:
             return None
         if data is None and self._last_shot and frame.same_pixels(self._last_shot[0]):
             # The same screen as the step before (fast input, or nothing changed): link, don't store twice.
-            relative = screenshot_name(index, self.config.screenshot_format.extension)
+            relative = screenshot_name(index, self._last_shot[1].rsplit("/", 1)[-1].split(".", 1)[1])
             try:
                 os.link(self._writer.root / self._last_shot[1], self._writer.root / relative)
             except OSError:
                 shutil.copyfile(self._writer.root / self._last_shot[1], self._writer.root / relative)
             return relative
-        relative = self._writer.save_screenshot(index, data, self.config.screenshot_format.extension)
+        relative = self._writer.save_screenshot(index, data, self.config.screenshot_format.extension_of(data))
         self._last_shot = (frame, relative)
         return relative
