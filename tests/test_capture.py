@@ -153,7 +153,7 @@ class FakeScreen:
         self.draw_during_next_grab = False
 
     def grab(self, monitor):
-        shot = type("Shot", (), {"width": 1, "height": 1, "bgra": self.colour})()
+        shot = type("Shot", (), {"width": 1, "height": 1, "raw": bytearray(self.colour)})()
         if self.draw_during_next_grab:  # the grab read the old pixels; the new ones land just after
             self.draw_during_next_grab = False
             self.colour = b"\xff\xff\xff\x00"

@@ -39,7 +39,7 @@ class Frame:
     top: int
     width: int
     height: int
-    bgra: bytes
+    bgra: bytes | bytearray  # mss's own buffer, a fresh one per grab; never changed once in a Frame
 
     def to_image(self) -> Image.Image:
         """The frame as an RGB image (a view of the captured pixels, no copy until changed)."""
@@ -74,7 +74,8 @@ def grab_frame(sct: Any) -> Frame:
     desktop = sct.monitors[0]
     t = time.monotonic()
     shot = sct.grab(desktop)
-    return Frame(t, desktop["left"], desktop["top"], shot.width, shot.height, bytes(shot.bgra))
+    # shot.raw, not shot.bgra: that is bytes(shot.raw), a second copy of every grab (a 1080p grab is 8 MB)
+    return Frame(t, desktop["left"], desktop["top"], shot.width, shot.height, shot.raw)
 
 
 def _x11_scale_factor() -> float | None:
