@@ -6,7 +6,8 @@
 - ``traj.jsonl``: one line per step, ``{step_num, action_timestamp, action, response, reward, done, info,
   screenshot_file}``; ``action`` is the step as pyautogui calls (``DONE`` / ``FAIL`` / ``WAIT`` for those),
   ``response`` the planner's thought;
-- ``step_<n>_<timestamp>.png``: the screen after step n;
+- ``step_<n>_<timestamp>.png``: the screen after step n, and ``step_0_<timestamp>.png`` the screen before the
+  first step (traj.jsonl and these come from tracker.datasets.osworld_traj, which `trace export` shares);
 - ``trajectory/``: the same run in pcagent's trajectory format (``pcagent trace show`` reads it);
 - ``result.json``: status (scored, error, unsupported), score and how it was reached, outcome, steps, time,
   the reason of an error or of being unsupported; ``runtime.log``: the episode's output.
@@ -21,7 +22,6 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,55 +41,16 @@ def model_folder(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]", "_", name)
 
 
-def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds).strftime("%Y%m%d@%H%M%S")
-
-
-def _pyautogui_text(action_text: str) -> str:
-    """The step as OSWorld's pyautogui action space writes it (data only: never run)."""
-    from tracker.format.action_convert import to_pyautogui
-    from tracker.format.actions import ActionError, parse_action
-
-    try:
-        action = parse_action(action_text)
-    except ActionError:
-        return action_text
-    if action.kind in ("finish", "fail", "wait"):
-        return {"finish": "DONE", "fail": "FAIL", "wait": "WAIT"}[action.kind]
-    try:
-        calls = to_pyautogui(action)
-    except ActionError:
-        return action_text
-    parts = [f"pyautogui.{name}({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kwargs.items()])})"
-             for name, args, kwargs in calls]
-    return "; ".join(parts) or action_text
-
-
 def _write_steps(result_dir: Path, final_screen: Any) -> int:
-    """traj.jsonl and the after-step screenshots from the trajectory; the number of steps."""
-    from grounding.base import load_screenshot
+    """traj.jsonl and the after-step screenshots from the run's trajectory/ (tracker.datasets.osworld_traj
+    writes them, for `trace export --format osworld` too); the number of steps."""
+    from tracker.datasets.osworld_traj import write_osworld_steps
     from tracker.format.trajectory import read_trajectory
 
     folder = result_dir / "trajectory"
     if not (folder / "meta.json").exists():
         return 0
-    steps = read_trajectory(folder).steps
-    lines = []
-    for number, step in enumerate(steps, start=1):
-        after = steps[number].screenshot if number < len(steps) else None  # the next step's "before"
-        image = load_screenshot(folder / after) if after else final_screen
-        name = f"step_{number}_{_stamp(step.time)}.png"
-        if image is not None:
-            image.save(result_dir / name)
-        thought = step.extra.get("thought") or {}
-        lines.append(json.dumps({
-            "step_num": number, "action_timestamp": _stamp(step.time), "action": _pyautogui_text(step.action),
-            "response": thought.get("text", "") if isinstance(thought, dict) else str(thought),
-            "reward": 0, "done": number == len(steps), "info": {"actor": step.actor, "pcagent_action": step.action},
-            "screenshot_file": name if image is not None else None,
-        }))
-    (result_dir / "traj.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return len(steps)
+    return write_osworld_steps(read_trajectory(folder), result_dir, final_screen)
 
 
 def _base_record(task: Task, spec: dict[str, Any]) -> dict[str, Any]:
