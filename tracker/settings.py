@@ -1,5 +1,7 @@
 """settings.toml: the user's pcagent settings, one file with a table per concern, read by the module that
-owns each table: [privacy] (tracker.privacy) and [screenshots] (tracker.format.screenshot_format).
+owns each table: [privacy] (tracker.privacy), [screenshots] (tracker.format.screenshot_format), and the
+tray app's [approval] (pcagent.app.approval_rules), [app] (pcagent.app.config_store, which also writes the
+file for the settings window), [recorder] and [hotkeys] (pcagent.app.controller).
 
 The file is $PCAGENT_SETTINGS_FILE, else $XDG_CONFIG_HOME/pcagent/settings.toml, else
 ~/.config/pcagent/settings.toml (the tray app's settings will write it; model profiles stay in models.toml).
@@ -21,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["SETTINGS_FILE_ENV", "TABLES", "SettingsError", "default_settings_path", "read_table"]
 
 SETTINGS_FILE_ENV = "PCAGENT_SETTINGS_FILE"
-TABLES = ("privacy", "screenshots")
+TABLES = ("privacy", "screenshots", "approval", "app", "recorder", "hotkeys")
 
 
 class SettingsError(ValueError):

@@ -38,6 +38,7 @@ from tracker.format.actions import Action, format_action, type_text
 from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.format.trajectory import Step, TrajectoryWriter
 from tracker.privacy import REDACTED_TEXT, hide_text
+from tracker.recording.own_windows import OWN_WINDOWS_KEY
 
 TERMINAL_KINDS = ("finish", "fail")
 
@@ -141,6 +142,7 @@ class AgentLoop:
         self._last_executed: tuple[str, str] | None = None  # (action, screen hash before it)
         self.errors: list[dict] = []  # model and executor faults, as meta.json records them
         self._unresolved_fault = False  # the user stopped while a fault was being shown
+        self._shown_windows: list | None = None  # pcagent's windows in the latest capture
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcagent-screenshot")
 
     # --- the loop ---------------------------------------------------------------------------
@@ -174,6 +176,8 @@ class AgentLoop:
     def _step(self) -> bool:
         """One planning round; True when it used up a step (an action was recorded)."""
         shot, origin = self.capture()
+        # pcagent's own windows a capture could not keep out of the picture (the front end's capture says so)
+        self._shown_windows = shot.info.get(OWN_WINDOWS_KEY)
         # the trajectory's copy of the screen, encoded while the model thinks
         encoded = self._encoder.submit(self.screenshot_format.encode, shot)
         context = PlanContext(self.task, shot, origin, self.history[-self.config.history_steps:],
@@ -316,6 +320,8 @@ class AgentLoop:
                        "decision": decision.to_dict(), "timing": timing}
         if redacted:
             extra["redacted"] = redacted
+        if self._shown_windows:
+            extra[OWN_WINDOWS_KEY] = self._shown_windows
         if guard:
             extra["guard"] = guard
         if planned is not None and planned != action:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from grounding.base import Grounder
 from models.text_excerpt import escape_controls, shorten
-from pcagent.agent.loop import AgentConfig, AgentLoop, HumanActivity
+from pcagent.agent.loop import AgentConfig, AgentLoop, HumanActivity, UserChannel
 from pcagent.agent.types import Planner, Proposal
 from pcagent.collab.metrics import CollaborationMetrics
 from pcagent.collab.terminal import make_gate
@@ -34,6 +34,9 @@ from tracker.privacy import PrivacySettings, TypingRedactor
 from tracker.recording.context import StepContext
 from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
 from tracker.format.trajectory import TrajectoryError, TrajectoryWriter, new_meta
+
+
+Capture = Callable[[], "tuple[Image.Image, tuple[int, int]]"]  # the whole desktop and its top-left
 
 
 class SessionError(RuntimeError):
@@ -52,6 +55,11 @@ class SessionOptions:
     screenshot_format: ScreenshotFormat = field(default_factory=ScreenshotFormat.default)  # both actors' steps
     stdin: IO | None = None
     stdout: IO | None = None
+    # A front end other than the terminal (the tray app's approval panel) brings its own gate, drives the run
+    # through `activity` (pause, hand back, stop), and wraps the screen capture (to hide its windows).
+    gate: UserChannel | None = None  # None: the terminal's gate for `mode`
+    activity: HumanActivity | None = None
+    wrap_capture: Callable[[Capture], Capture] | None = None
 
 
 class _ScreenCapture:
@@ -150,6 +158,62 @@ def _terminal_window_ids() -> set[int]:
         windows.close()
 
 
+@dataclass
+class OpenedPlanner:
+    """A planner ready to run: its grounder (None when it points by itself), what meta.json's "agent"
+    records of it, the task (a replay's comes from the recording) and how to release its model."""
+
+    planner: Planner
+    grounder: Grounder | None
+    settings: dict
+    task: str | None = None
+    close: Callable[[], None] = lambda: None
+
+
+def open_planner(profile_name: str, *, mode: str, max_steps: int, models_file: str | None = None,
+                 planner_kind: str | None = None, grounder: str = "default", base_url: str | None = None,
+                 model: str | None = None) -> OpenedPlanner:
+    """The planner a model profile describes (`pcagent run`), with its grounder when it names targets.
+
+    Raises models.errors.ModelError (a profile or model problem) or ValueError (a bad kind or grounder)."""
+    from grounding.engines import open_grounder
+    from models.factory import open_model
+    from models.profiles import get_profile
+    from pcagent.agent.planners import make_planner, planner_kind as kind_of
+
+    profile = get_profile(profile_name, models_file, base_url=base_url, model=model)
+    opened = open_model(profile)
+    try:
+        planner = make_planner(planner_kind, opened)
+        ground = None
+        if planner.kind == "planner+grounder":
+            if "template" in grounder.lower():  # it matches a recorded crop: only a replay has one
+                raise ValueError("the template grounder needs a recorded crop of the target; it works in "
+                                 "`pcagent replay`, not `pcagent run`")
+            ground = open_grounder(grounder, models_file=models_file)
+    except BaseException:
+        opened.close()
+        raise
+    settings = {"planner": profile.to_dict(), "planner_kind": planner_kind or kind_of(profile),
+                "grounder": grounder if ground else None, "mode": mode, "max_steps": max_steps}
+    return OpenedPlanner(planner, ground, settings, close=opened.close)
+
+
+def open_replay(trajectory: str | Path, *, mode: str, max_steps: int, exact: bool = False,
+                grounder: str | None = None, models_file: str | None = None) -> OpenedPlanner:
+    """A recorded trajectory replayed, re-grounding each target (`pcagent replay`); its task is the
+    recording's. Raises tracker TrajectoryError (a missing or invalid recording) or ValueError."""
+    from grounding.engines import open_grounder
+    from pcagent.agent.planners.replay import ReplayPlanner
+
+    ground = open_grounder(grounder, models_file=models_file) if grounder else None
+    planner = ReplayPlanner(trajectory, exact=exact, grounder=ground)
+    task = (planner.trajectory.meta.get("task") or {}).get("description") or f"replay {trajectory}"
+    settings = {"planner": planner.name, "planner_kind": "replay", "exact": exact, "grounder": grounder,
+                "mode": mode, "max_steps": max_steps, "source": str(Path(trajectory).resolve())}
+    return OpenedPlanner(planner, None, settings, task=task)
+
+
 def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | None,
                 options: SessionOptions, agent_settings: dict,
                 report: Callable[[str, dict], None] | None = None) -> tuple[str, Path]:
@@ -169,7 +233,7 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
     except (OSError, TrajectoryError) as exc:
         raise SessionError(f"cannot write the trajectory to {out}: {exc}") from exc
 
-    activity = HumanActivity()
+    activity = options.activity or HumanActivity()
     ledger = InjectionLedger()
     metrics = CollaborationMetrics()
 
@@ -197,14 +261,15 @@ def run_session(task: str, out: Path, *, planner: Planner, grounder: Grounder | 
     outcome = "error"
     try:
         recorder.start()
-        gate = make_gate(options.mode, countdown_s=options.countdown_s, interrupt=activity.attention,
-                         stdin=options.stdin, stdout=options.stdout)
+        gate = options.gate or make_gate(options.mode, countdown_s=options.countdown_s,
+                                         interrupt=activity.attention, stdin=options.stdin, stdout=options.stdout)
         desktop = _Desktop()
         redactor = TypingRedactor(options.privacy)
         guards = _guard_check(options.guard or ActionGuard(), desktop, redactor)
 
         loop = AgentLoop(task, planner=planner, grounder=grounder,
-                         executor=PyAutoGuiExecutor(ledger), user=gate, writer=writer, capture=capture,
+                         executor=PyAutoGuiExecutor(ledger), user=gate, writer=writer,
+                         capture=options.wrap_capture(capture) if options.wrap_capture else capture,
                          guards=guards, metrics=metrics, activity=activity,
                          config=AgentConfig(mode=options.mode, max_steps=options.max_steps,
                                             settle_s=options.settle_s),

@@ -2,13 +2,17 @@
 
 It starts a private virtual display, opens the bundled sample app on it, starts the
 recorder, performs a scripted demonstration with real X input (xdotool), ends it with
-the finish hotkey, and prints the recorded trajectory. No network, no GPU, and the
-user's own desktop is never touched.
+the finish hotkey, and prints the recorded trajectory. Then the agent replays it on the
+app with its widgets moved, each step shown in the tray app's approval panel and approved
+by the panel's countdown; a picture of the panel at work goes into the demo's folder. No
+network, no GPU, and the user's own desktop is never touched — unless `--show` asks to
+watch it there (it then takes the mouse and keyboard for a minute).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +32,8 @@ from tracker.format.trajectory import read_trajectory
 from tracker.format.trajectory_check import check_trajectory
 
 DEMO_TASK = "Enter the name Ada Lovelace, open Item 4, move the square, rename Item 2, scroll the list and save"
+PANEL_PICTURE = "approval-panel.png"
+COUNTDOWN_S = 1.0  # each replayed step waits this long in the approval panel, then approves itself
 
 
 class DemoError(RuntimeError):
@@ -71,9 +77,26 @@ def _demonstrate(env: dict, widgets: dict) -> None:
     xdo.run("key", "ctrl+shift+F10")  # the recorder's finish hotkey
 
 
-def _replay(env: dict, recorded: Path, replayed: Path) -> int:
-    """`pcagent replay` of the recording, in auto mode, its output streamed to ours."""
-    proc = subprocess.Popen([sys.executable, "-m", "pcagent", "replay", str(recorded), "--mode", "auto",
+class _UsersDisplay:
+    """--show: the user's own display in place of a private one."""
+
+    def __enter__(self) -> _UsersDisplay:
+        if not os.environ.get("DISPLAY"):
+            raise DisplayError("--show needs a display: DISPLAY is not set")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def child_env(self) -> dict:
+        return dict(os.environ)
+
+
+def _replay(env: dict, recorded: Path, replayed: Path, panel_picture: Path) -> int:
+    """`pcagent replay` of the recording, each step approved in the approval panel by its countdown, its
+    output streamed to ours."""
+    proc = subprocess.Popen([sys.executable, "-m", "pcagent", "replay", str(recorded), "--mode", "confirm",
+                             "--panel", "--countdown", str(COUNTDOWN_S), "--panel-snapshot", str(panel_picture),
                              "--out", str(replayed), "--settle", "0.5"],
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -102,9 +125,10 @@ def run_demo(args) -> int:
         return 1
     out = Path(args.out) if args.out else default_out("demo")
     recorded, replayed = out / "recorded", out / "replayed"
-    print("Starting a virtual display and the sample app ...", flush=True)
+    print("Starting the sample app on your display (hands off the mouse and keyboard) ..." if args.show
+          else "Starting a virtual display and the sample app ...", flush=True)
     try:
-        with VirtualDisplay(1280, 800, accessibility=True) as display, \
+        with (_UsersDisplay() if args.show else VirtualDisplay(1280, 800, accessibility=True)) as display, \
                 tempfile.TemporaryDirectory(prefix="pcagent-demo-") as scratch:
             env = display.child_env()
             app, ready = _launch_app(env, Path(scratch) / "app.jsonl")
@@ -126,11 +150,12 @@ def run_demo(args) -> int:
             print(f"\nRecorded {len(trajectory.steps)} steps (outcome: {trajectory.meta.get('outcome')}):")
             print_steps(trajectory)
             print("\nThe app now opens with its widgets moved; the agent replays the demonstration, "
-                  "finding each target again (accessibility tree, the recorded crop, OCR):", flush=True)
+                  "finding each target again (accessibility tree, the recorded crop, OCR). Each step waits "
+                  f"{COUNTDOWN_S:g} s in the approval panel, then approves itself:", flush=True)
             log = Path(scratch) / "app-moved.jsonl"
             app, _ = _launch_app(env, log, "--layout", "moved")
             try:
-                replay_code = _replay(env, recorded, replayed)
+                replay_code = _replay(env, recorded, replayed, out / PANEL_PICTURE)
             finally:
                 stop_process(app, grace_s=10)
             print(f"\nWhat the moved app saw: {_app_summary(log)}")
@@ -143,6 +168,8 @@ def run_demo(args) -> int:
         print(problem, file=sys.stderr)
     print(f"\nTrajectories:\n  recorded: {recorded}\n  replayed: {replayed}\n"
           f"  inspect them with: pcagent trace show {recorded}")
+    if (out / PANEL_PICTURE).exists():
+        print(f"The approval panel at work: {out / PANEL_PICTURE}")
     return 1 if errors or replay_code != 0 else 0
 
 
@@ -150,4 +177,7 @@ def register(commands) -> None:
     demo = commands.add_parser("demo", help="record a scripted demonstration of the sample app "
                                             "on a virtual display and print the steps")
     demo.add_argument("--out", help="trajectory folder (default: a new folder under the data dir)")
+    demo.add_argument("--show", action="store_true",
+                      help="run on your own display to watch it (it takes the mouse and keyboard meanwhile) "
+                           "instead of a private virtual one")
     demo.set_defaults(func=run_demo)

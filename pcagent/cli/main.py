@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
 from pcagent import __version__
-from pcagent.cli import demo, eval as eval_command, exit_codes, grounding, models, record, run, trace
+from pcagent.cli import app, demo, eval as eval_command, exit_codes, grounding, models, record, run, trace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,13 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pcagent {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (demo, record, run, eval_command, models, grounding, trace):
+    for group in (app, demo, record, run, eval_command, models, grounding, trace):
         group.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # on a desktop, plain `pcagent` is the tray app
+        if not os.environ.get("DISPLAY"):
+            parser.print_help()
+            return exit_codes.USAGE
+        argv = ["app"]
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 from pcagent.agent.planners import PLANNER_CHOICES
-from pcagent.agent.session import SessionError, SessionOptions, print_report, run_session
+from pcagent.agent.session import OpenedPlanner, SessionError, SessionOptions, print_report, run_session
 from pcagent.agent.types import MODES
 from pcagent.cli import exit_codes
 from pcagent.cli.record import default_out
@@ -51,6 +52,10 @@ def _add_common(parser) -> None:
     parser.add_argument("--guards-file", metavar="TOML", help="extra guard rules ([guards] table)")
     parser.add_argument("--guard-model", metavar="PROFILE",
                         help="a small model that decides the steps the rules are unsure about")
+    parser.add_argument("--panel", action="store_true",
+                        help="approve in the tray app's approval panel on the screen instead of this terminal")
+    parser.add_argument("--panel-snapshot", metavar="PNG",
+                        help="with --panel: save a picture of the screen the first time the panel asks")
 
 
 def register(commands) -> None:
@@ -106,8 +111,11 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
     print(f"Task: {task}\nTrajectory: {out}\nMode: {args.mode}  (pause/resume: ctrl+shift+f9, "
           "stop: ctrl+shift+f12; take over any time by using the mouse or keyboard)", flush=True)
     try:
-        outcome, out = run_session(task, out, planner=planner, grounder=grounder, options=options,
-                                   agent_settings=settings, report=print_report)
+        if args.panel:
+            outcome, out = _in_panel(task, out, OpenedPlanner(planner, grounder, settings, task=task), args, options)
+        else:
+            outcome, out = run_session(task, out, planner=planner, grounder=grounder, options=options,
+                                       agent_settings=settings, report=print_report)
     except SessionError as exc:
         print(f"pcagent: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc)
@@ -118,57 +126,75 @@ def _session(task: str, out: Path, planner, grounder, args, settings: dict) -> i
     return exit_codes.OK if outcome in ("finish", "stopped") else exit_codes.FAILED
 
 
+def _in_panel(task: str, out: Path, opened, args, options) -> tuple[str, Path]:
+    """--panel: the session on a worker thread, the tray app's approval panel answering (pcagent.app.ui)."""
+    import os
+
+    from PySide6.QtCore import QTimer
+
+    from pcagent.app.agent_supervisor import AgentTask
+    from pcagent.app.ui.application import PROBE_ENV, OwnWindowReporter, UiStallProbe, create_qapplication
+    from pcagent.app.ui.qt_gate import run_with_panel
+    from tracker.recording.own_windows import own_window_timeline
+
+    if not os.environ.get("DISPLAY"):  # Qt would abort the process without one
+        from tracker.recording.capture import NoDisplay
+
+        raise SessionError("no display: DISPLAY is not set (the panel needs an X session)") \
+            from NoDisplay("DISPLAY is not set")
+    app = create_qapplication()
+    app.installEventFilter(OwnWindowReporter(own_window_timeline(), app))  # the recorder knows the panel
+    probe = UiStallProbe(parent=app) if os.environ.get(PROBE_ENV) == "1" else None
+    if probe is not None:
+        QTimer.singleShot(0, probe.start)  # from the moment the event loop runs: the run, not the set-up
+    source = {"replay": args.trajectory} if hasattr(args, "trajectory") else {"planner": args.planner}
+    agent_task = AgentTask(text=task, mode=args.mode, countdown_s=args.countdown, out=out, **source)
+    result = run_with_panel(agent_task, opened=opened, options=options, report=print_report,
+                            snapshot_to=args.panel_snapshot)
+    if probe is not None:
+        print(f"UI thread: {json.dumps(probe.to_dict())}", flush=True)
+    if isinstance(result.exception, SessionError):
+        raise result.exception
+    if result.exception is not None:
+        raise SessionError(result.error) from result.exception
+    return result.outcome, result.out
+
+
 def run_agent(args) -> int:
     from models.errors import ModelError
-    from models.factory import open_model
-    from models.profiles import default_config_path, get_profile
+    from models.profiles import default_config_path
+    from pcagent.agent.session import open_planner
 
     if not args.planner:
         print(HOW_TO_POINT_AT_A_MODEL.format(config=args.models_file or default_config_path()), file=sys.stderr)
         return exit_codes.USAGE
     args.mode = args.mode or "confirm"
-    from grounding.engines import open_grounder
-    from pcagent.agent.planners import make_planner, planner_kind
-
     try:
-        profile = get_profile(args.planner, args.models_file, base_url=args.planner_url,
+        opened = open_planner(args.planner, mode=args.mode, max_steps=args.max_steps, models_file=args.models_file,
+                              planner_kind=args.planner_kind, grounder=args.grounder, base_url=args.planner_url,
                               model=args.planner_model)
-        model = open_model(profile)
-        planner = make_planner(args.planner_kind, model)
-        grounder = None
-        if planner.kind == "planner+grounder":
-            if "template" in args.grounder.lower():  # it matches a recorded crop: only a replay has one
-                raise ValueError("the template grounder needs a recorded crop of the target; it works in "
-                                 "`pcagent replay`, not `pcagent run`")
-            grounder = open_grounder(args.grounder, models_file=args.models_file)
     except (ModelError, ValueError, KeyError) as exc:
         print(f"pcagent run: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
-    settings = {"planner": profile.to_dict(), "planner_kind": args.planner_kind or planner_kind(profile),
-                "grounder": args.grounder if grounder else None, "mode": args.mode, "max_steps": args.max_steps}
     try:
-        return _session(args.task, Path(args.out) if args.out else default_out("run"), planner, grounder,
-                        args, settings)
+        return _session(args.task, Path(args.out) if args.out else default_out("run"), opened.planner,
+                        opened.grounder, args, opened.settings)
     finally:
-        model.close()
+        opened.close()
 
 
 def run_replay(args) -> int:
-    from grounding.engines import open_grounder
-    from pcagent.agent.planners.replay import ReplayPlanner
+    from pcagent.agent.session import open_replay
 
     args.mode = args.mode or "auto"
     try:
-        grounder = open_grounder(args.grounder, models_file=args.models_file) if args.grounder else None
-        planner = ReplayPlanner(args.trajectory, exact=args.exact, grounder=grounder)
+        opened = open_replay(args.trajectory, mode=args.mode, max_steps=args.max_steps, exact=args.exact,
+                             grounder=args.grounder, models_file=args.models_file)
     except TrajectoryError as exc:  # missing, unreadable or invalid: what `trace check` would fail
         print(f"pcagent replay: {exc}", file=sys.stderr)
         return exit_codes.FAILED
     except ValueError as exc:
         print(f"pcagent replay: {exc}", file=sys.stderr)
         return exit_codes.USAGE
-    task = (planner.trajectory.meta.get("task") or {}).get("description") or f"replay {args.trajectory}"
-    settings = {"planner": planner.name, "planner_kind": "replay", "exact": args.exact,
-                "grounder": args.grounder, "mode": args.mode, "max_steps": args.max_steps,
-                "source": str(Path(args.trajectory).resolve())}
-    return _session(task, Path(args.out) if args.out else default_out("replay"), planner, None, args, settings)
+    return _session(opened.task, Path(args.out) if args.out else default_out("replay"), opened.planner, None,
+                    args, opened.settings)

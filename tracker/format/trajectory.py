@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from models.text_excerpt import shorten
 from tracker.format.actions import Action, ActionError, format_action, parse_action
@@ -298,6 +298,35 @@ class TrajectoryWriter:
             if self._sync:
                 os.fsync(self._steps.fileno())
             self.next_index += 1
+
+    def amend_last_step(self, change: Callable[[dict], None]) -> Step:
+        """Change the step written last (say, add a thought typed about it) and return it.
+
+        ``change`` edits the step's JSON object in place; its index and action stay as they are. steps.jsonl
+        is rewritten to a temporary file and renamed into place, so a crash leaves the old file or the new one.
+        """
+        with self._lock:
+            if self._closed:
+                raise ValueError("the trajectory writer is closed")
+            path = self.root / STEPS_FILE
+            self._steps.flush()
+            data = path.read_bytes()
+            cut = data.rstrip(b"\n").rfind(b"\n") + 1
+            last = _parse_line(data[cut:]) if data.strip() else None
+            if not isinstance(last, dict):
+                raise ValueError("there is no step to amend yet")
+            amended = json.loads(json.dumps(last))
+            change(amended)
+            if (amended.get("index"), amended.get("action")) != (last.get("index"), last.get("action")):
+                raise ValueError("amending a step cannot change its index or action")
+            step = Step.from_dict(amended)
+            line = (json.dumps(amended, ensure_ascii=False) + "\n").encode("utf-8")
+            self._steps.close()
+            try:
+                _atomic_write(path, data[:cut] + line, sync=self._sync)
+            finally:
+                self._steps = open(path, "ab")
+            return step
 
     @contextmanager
     def step_slot(self) -> Iterator[int]:

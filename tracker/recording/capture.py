@@ -78,6 +78,18 @@ def grab_frame(sct: Any) -> Frame:
     return Frame(t, desktop["left"], desktop["top"], shot.width, shot.height, shot.raw)
 
 
+def grab_once(display: str | None = None) -> Frame:
+    """One frame of the whole desktop on a connection of its own, outside the ring's rhythm (a fresh
+    screen right after pcagent's own window closed). Raises CaptureUnavailable."""
+    sct = _open_mss(display)
+    try:
+        return grab_frame(sct)
+    except Exception as exc:  # mss's ScreenShotError, a vanished display
+        raise CaptureUnavailable(f"cannot capture the screen: {exc}") from exc
+    finally:
+        sct.close()
+
+
 def _x11_scale_factor() -> float | None:
     """Xft.dpi / 96 from the X resource database, when set (the desktop's scale factor)."""
     try:

@@ -183,6 +183,11 @@ class ActionMerger:
         self.paused = False
         self._last_input = now
 
+    def note_input(self, t: float) -> None:
+        """Input that makes no action (typing into pcagent's own thought box) still keeps the idle clock
+        from emitting `wait`."""
+        self._last_input = max(self._last_input or t, t)
+
     # --- mouse ------------------------------------------------------------------------------
     def _press(self, e: MouseButtonEvent, frame: Any, out: list) -> None:
         point = (e.x, e.y)

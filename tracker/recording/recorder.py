@@ -8,7 +8,13 @@ Threads, and why:
 - the writer thread encodes screenshots and appends steps, in order, so a slow PNG
   never delays the listeners.
 Control hotkeys (pause, finish, fail, stop) travel on the same queue as input, so
-they take effect exactly between the events around them.
+they take effect exactly between the events around them; so do thoughts the person types
+(`add_thought`), which therefore land on exactly the step after (or before) them.
+
+pcagent's own windows (the tray app's thought box, menus, panels) are never recorded:
+input to them is dropped before merging, and a step's screenshot is a frame grabbed with
+none of them on screen, waiting for a fresh one after they closed when need be; a step
+that had to use a frame showing one says so under `pcagent_windows`.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from pathlib import Path
 from typing import Callable
 
 from tracker.format import actions
-from tracker.recording.capture import CaptureUnavailable, Frame, FrameRing, NoDisplay, describe_screens
+from tracker.recording.capture import CaptureUnavailable, Frame, FrameRing, NoDisplay, describe_screens, grab_once
 from tracker.recording.injection import InjectionLedger
 from tracker.recording.input_events import InputEvent
 from tracker.recording.input_listener import InputListener, InputUnavailable
 from tracker.recording.merge import ActionMerger, Control, MergeConfig, MergedAction, parse_hotkey_spec
 from tracker.recording.context import ContextProvider, StepContext
+from tracker.recording.own_windows import OWN_WINDOWS_KEY, OwnWindowTimeline, is_own_window, own_window_timeline
 from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta, screenshot_name
 from tracker.privacy import REDACTED_TEXT, PrivacySettings, TypingRedactor
@@ -41,10 +48,32 @@ DEFAULT_HOTKEYS = {
 }
 
 STEP_QUEUE_BOUND = 16  # merged steps waiting for the writer (each may hold a raw frame)
+RECORDER_CONTROLS = ("pause", "finish", "fail", "stop")  # hotkeys for other commands are the caller's
+THOUGHT_ABOUT = ("next", "previous")
+CLEAN_FRAME_WAIT_S = 1.0  # how long a step waits for a frame without pcagent's windows once they closed
 
 
 class RecorderError(RuntimeError):
     """The recorder cannot start or run here; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ThoughtNote:
+    """A thought the person typed while recording, on its way to the step it is about."""
+
+    text: str
+    about: str  # "next": the next recorded step; "previous": the step recorded last
+    time: float  # unix seconds it was given
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "source": "human", "time": round(self.time, 3)}
+
+
+def merge_thoughts(old: dict | None, new: dict) -> dict:
+    """Two thoughts on one step keep both texts, in order."""
+    if not isinstance(old, dict) or not isinstance(old.get("text"), str) or not old["text"].strip():
+        return new
+    return {**new, "text": f"{old['text']}\n{new['text']}"}
 
 
 @dataclass
@@ -59,6 +88,8 @@ class RecorderConfig:
     # "auto" (X DAMAGE where available, else periodic), "damage" or "periodic"; PCAGENT_CAPTURE sets the default
     capture: str = field(default_factory=lambda: os.environ.get("PCAGENT_CAPTURE", "auto"))
     privacy: PrivacySettings = field(default_factory=PrivacySettings)  # which typed text is redacted
+    # pcagent's own windows as the app in this process reports them (see tracker.recording.own_windows)
+    own_windows: OwnWindowTimeline = field(default_factory=own_window_timeline)
 
     def settings(self) -> dict:
         """What goes into meta.json's "recorder"."""
@@ -110,10 +141,12 @@ class Recorder:
         self.paused = False
         self.steps_written = 0
         self.steps_excluded = 0
-        self._events: queue.SimpleQueue[InputEvent | Control | None] = queue.SimpleQueue()
+        self._events: queue.SimpleQueue[InputEvent | Control | ThoughtNote | None] = queue.SimpleQueue()
         # Bounded: when steps come faster than they are encoded, the merging thread waits here while
         # raw input keeps queueing in `_events` (unbounded, never lost); memory stays a few frames.
-        self._to_write: queue.Queue[MergedAction | None] = queue.Queue(maxsize=STEP_QUEUE_BOUND)
+        self._to_write: queue.Queue[MergedAction | ThoughtNote | None] = queue.Queue(maxsize=STEP_QUEUE_BOUND)
+        self._thoughts_next: list[dict] = []  # writer thread only: thoughts waiting for the next step
+        self.unattached_thoughts: list[dict] = []  # thoughts no step came for (the recording ended first)
         self._stopped = threading.Event()
         self._ring = FrameRing(fps=self.config.fps, capture=self.config.capture)
         self._listener = InputListener(self._events)
@@ -202,6 +235,16 @@ class Recorder:
     def fail(self) -> None:
         self._events.put(Control("fail", time.monotonic()))
 
+    def add_thought(self, text: str, about: str = "next") -> None:
+        """Attach what the person typed as the `thought` (source "human") of the next recorded step, or with
+        about="previous" of the step recorded last. Whatever is still being merged ends first, so the thought
+        falls between the actions done before and after this call. Safe from any thread."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("a thought needs some text")
+        if about not in THOUGHT_ABOUT:
+            raise ValueError(f"about must be one of {', '.join(THOUGHT_ABOUT)}, not {about!r}")
+        self._events.put(ThoughtNote(text.strip(), about, time.time()))
+
     def _shutdown(self, outcome: str) -> Path:
         if not self._listener.stop():
             self.errors.append("an input listener thread did not end")
@@ -216,11 +259,12 @@ class Recorder:
             if not self._owns_writer:
                 self._writer = None
                 return self.out
+            extra = {"unattached_thoughts": self.unattached_thoughts} if self.unattached_thoughts else {}
             self._writer.update_meta(recorder={
                 **self._settings(), "frames_grabbed": self._ring.grabs,
                 "accessibility_available": self.accessibility_available,
                 "accessibility_reason": self.accessibility_reason,
-                "steps_excluded": self.steps_excluded, "errors": self.errors,
+                "steps_excluded": self.steps_excluded, "errors": self.errors, **extra,
             })
             self._writer.close(outcome=self.outcome or outcome)
             self._writer = None
@@ -247,16 +291,26 @@ class Recorder:
                 out: list = []
                 if isinstance(item, Control):
                     out = [item]
+                elif isinstance(item, ThoughtNote):
+                    out = [*merger.flush(), item]  # the thought falls between two actions
                 elif item is not False and not (self._ledger and self._ledger.claim(item)):
-                    if self.on_human_input and merger.starts_action(item) and not self._excluded(item):
-                        self.on_human_input(item)
-                    out = merger.feed(item, self._ring.before(item.t))
-                out += merger.tick(time.monotonic(), self._ring.latest())
+                    if self.config.own_windows.receives(item):
+                        merger.note_input(item.t)  # typing a thought is no idling
+                    else:
+                        starts = merger.starts_action(item)
+                        if self.on_human_input and starts and not self._excluded(item):
+                            self.on_human_input(item)
+                        out = merger.feed(item, self._frame_before(item.t) if starts else self._ring.before(item.t))
+                now = time.monotonic()
+                self._waiting_on_own_window(now, merger)
+                out += merger.tick(now, self._ring.latest())
                 for result in out:
                     if isinstance(result, Control):
                         if self._control(result, merger):
                             return
                     else:
+                        if isinstance(result, MergedAction) and result.action == actions.WAIT:  # the latest frame
+                            result.frame = self._frame_before(result.t) or result.frame
                         self._to_write.put(result)
         except Exception as exc:  # keep what was recorded; say what broke
             self.errors.append(f"processing stopped: {exc!r}")
@@ -283,6 +337,8 @@ class Recorder:
         """Apply a control; True when the recording ends."""
         if self.on_control and self.on_control(control.command):
             return False
+        if control.command in self.config.hotkeys and control.command not in RECORDER_CONTROLS:
+            return False  # the caller's own hotkey (the tray app's thought hotkey): never an action
         if control.command == "pause":
             if merger.paused:
                 merger.resume(time.monotonic())
@@ -298,7 +354,7 @@ class Recorder:
             self._to_write.put(result)
         if control.command in ("finish", "fail"):
             final = actions.FINISH if control.command == "finish" else actions.FAIL
-            self._to_write.put(MergedAction(final, control.t, control.t, None, self._ring.latest(), None))
+            self._to_write.put(MergedAction(final, control.t, control.t, None, self._frame_before(control.t), None))
         self.outcome = self.outcome or {"stop": "stopped"}.get(control.command, control.command)
         self.on_status(self.outcome)
         self._stopped.set()
@@ -309,9 +365,14 @@ class Recorder:
         while True:
             merged = self._to_write.get()
             if merged is None:
+                self.unattached_thoughts += self._thoughts_next
+                self._thoughts_next = []
                 return
             try:
-                self._write_step(merged)
+                if isinstance(merged, ThoughtNote):
+                    self._take_thought(merged)
+                else:
+                    self._write_step(merged)
             except Exception as exc:  # e.g. disk full: report, keep going with the rest
                 self.errors.append(f"step not written: {exc!r}")
 
@@ -323,9 +384,19 @@ class Recorder:
         reason = self._redactor.observe(action, context)
         if reason:
             action, extra["redacted"] = actions.type_text(REDACTED_TEXT), reason
-        if context and context.matches(self.config.exclude_windows, self.config.exclude_window_ids):
+        if context and (context.matches(self.config.exclude_windows, self.config.exclude_window_ids)
+                        or is_own_window(context.window)):
             self.steps_excluded += 1
             return
+        if self._thoughts_next:
+            thought: dict | None = None
+            for note in self._thoughts_next:
+                thought = merge_thoughts(thought, note)
+            extra["thought"], self._thoughts_next = thought, []
+        if merged.frame is not None:
+            shown = self.config.own_windows.visible_at(merged.frame.t)
+            if shown:  # no frame without them could be had: say so, so refinement can drop the step
+                extra[OWN_WINDOWS_KEY] = [span.to_dict() for span in shown]
         writer = self._writer
         frame = merged.frame
         data = None
@@ -361,3 +432,52 @@ class Recorder:
         relative = self._writer.save_screenshot(index, data, self.config.screenshot_format.extension_of(data))
         self._last_shot = (frame, relative)
         return relative
+
+    def _take_thought(self, note: ThoughtNote) -> None:
+        """Writer thread: a thought about the step written last goes into it now; one about the next
+        step waits for it."""
+        if note.about == "previous" and self.steps_written:
+            self._writer.amend_last_step(
+                lambda step: step.update(thought=merge_thoughts(step.get("thought"), note.to_dict())))
+        else:  # nothing recorded yet to be "previous": it is about what comes
+            self._thoughts_next.append(note.to_dict())
+
+    # --- frames without pcagent's own windows -----------------------------------------------
+    def _frame_before(self, t: float) -> Frame | None:
+        """The screen just before `t` for a step's screenshot, without pcagent's own windows: the newest
+        frame grabbed before `t` when it shows none; when some closed only just before `t`, the first frame
+        grabbed after the screen beneath them was repainted (grabbed afresh when the ring has none yet).
+        While one is still on screen, the frame as it is: the step then lists them under `pcagent_windows`.
+        Processing thread only."""
+        frame = self._ring.before(t)
+        own = self.config.own_windows
+        if frame is None or not own.visible_at(frame.t):
+            return frame
+        clean_from = own.clean_from(frame.t)
+        if clean_from is None:
+            return frame
+        first_clean, candidate = None, self._ring.latest()
+        while candidate is not None and candidate.t >= clean_from and not own.visible_at(candidate.t):
+            first_clean = candidate
+            earlier = self._ring.before(candidate.t)
+            candidate = earlier if earlier is not candidate else None
+        return first_clean or self._fresh_frame(clean_from) or frame
+
+    def _fresh_frame(self, clean_from: float) -> Frame | None:
+        """A frame grabbed now (once `clean_from` has come), if no pcagent window is on screen by then."""
+        wait = clean_from - time.monotonic()
+        if wait > CLEAN_FRAME_WAIT_S:
+            return None
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            fresh = grab_once()
+        except CaptureUnavailable as exc:
+            self.errors.append(f"no fresh frame after pcagent's window closed: {exc}")
+            return None
+        return None if self.config.own_windows.visible_at(fresh.t) else fresh
+
+    def _waiting_on_own_window(self, now: float, merger: ActionMerger) -> None:
+        """While a pcagent window has the keyboard (the person types a thought), nobody is idle."""
+        if any(span.takes_keyboard for span in self.config.own_windows.open_spans()):
+            merger.note_input(now)
