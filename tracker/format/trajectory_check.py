@@ -3,7 +3,7 @@
 :func:`check_trajectory` reports everything wrong with a folder: what the tolerant reader already noticed,
 plus format, step and file checks (screenshot paths inside the folder, every image decoded, canonical
 actions, index and time order, the element and window fields a replay reads, known element_missing codes,
-the screens, leftover temporary files). :func:`png_problem` is the PNG integrity check on its own.
+the shapes of what cognition completion writes, the screens, leftover temporary files). :func:`png_problem` is the PNG integrity check on its own.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from models.images import register_image_plugins
-from tracker.format.actions import MAX_COORDINATE, ActionError, format_action
+from tracker.format.actions import MAX_COORDINATE, Action, ActionError, format_action, parse_action
 from tracker.format.screenshot_format import PIL_FORMATS
 from tracker.format.trajectory import (
     ACTORS, FORMAT_NAME, FORMAT_VERSION, META_FILE, SCREENSHOT_DIR, STEPS_FILE, Problem, Step, TrajectoryError,
@@ -119,6 +119,7 @@ def _check_step(root: Path, step: Step, where: str) -> list[Problem]:
             problems.append(Problem("error", step.screenshot, f"{reason} (step {step.index}, {where})"))
     problems.extend(_check_element_missing(step, where))
     problems.extend(_check_element_and_window(step, where))
+    problems.extend(_check_completed_fields(step, where))
     marked = step.extra.get("marked_screenshot")
     if isinstance(marked, str) and marked != step.screenshot:
         reason = _check_image(root, marked)
@@ -154,6 +155,62 @@ def _check_element_and_window(step: Step, where: str) -> list[Problem]:
         if bad:
             problems.append(Problem("error", where, f"timing {', '.join(bad)} must be finite numbers"))
     return problems
+
+
+_COMPLETION_STATUSES = ("done", "failed")
+_CHECK_VERDICTS = ("good", "corrected")
+
+
+def _canonical(text: object) -> Action | None:
+    """The action of canonical action text, or None."""
+    try:
+        action = parse_action(text) if isinstance(text, str) else None
+    except ActionError:
+        return None
+    return action if action is not None and format_action(action) == text else None
+
+
+def _check_completed_fields(step: Step, where: str) -> list[Problem]:
+    """What cognition completion writes (tracker.completion): descriptions, thoughts, reflections, boosts and
+    the `completion` provenance records have their documented shapes."""
+    extra, found = step.extra, []
+    description = extra.get("action_description")
+    if description is not None and not isinstance(description, str):
+        found.append(f"action_description must be text, not {description!r}")
+    records = extra.get("completion")
+    if records is not None and not (isinstance(records, dict) and all(
+            isinstance(r, dict) and r.get("status") in _COMPLETION_STATUSES
+            and (r["status"] == "done" or isinstance(r.get("error"), str)) for r in records.values())):
+        found.append("completion must map each pass to {status: done|failed, model, profile, time, error if failed}")
+    if isinstance(description, str) and isinstance(records, dict) and "describe" in records:
+        described, own = _canonical(description), _canonical(step.action)
+        if described is None or not described.is_element_click or (own is not None and own.kind != described.kind):
+            found.append(f"completed action_description {description!r} must be an element click of the step's kind")
+    checked = extra.get("action_description_checked")
+    if isinstance(checked, dict) and (checked.get("verdict") not in _CHECK_VERDICTS or (
+            checked["verdict"] == "corrected" and not isinstance(checked.get("original"), str))):
+        found.append(f"action_description_checked must be {{verdict: good}} or {{verdict: corrected, original}}, "
+                     f"not {checked!r}")
+    thought = extra.get("thought")
+    if isinstance(thought, dict) and thought.get("source") == "completed" and not (
+            isinstance(thought.get("text"), str) and thought["text"].strip()
+            and all(isinstance(thought.get(key), str) for key in ("model", "pass"))):
+        found.append("a completed thought needs its text, model and pass")
+    reflection = extra.get("reflection")
+    if reflection is not None and not (
+            isinstance(reflection, dict) and all(isinstance(reflection.get(k), bool) for k in ("correct", "redundant"))
+            and isinstance(reflection.get("text"), str) and _is_int(reflection.get("previous_step"))
+            and reflection["previous_step"] < step.index):
+        found.append("reflection must be {previous_step (an earlier index), correct, redundant (true/false), text}")
+    boost = extra.get("boost")
+    if boost is not None:
+        samples = boost.get("samples") if isinstance(boost, dict) else None
+        if not isinstance(samples, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("thought"), str)
+                and (action := _canonical(s.get("action"))) is not None and not action.is_element_click
+                for s in samples):
+            found.append("boost must be {samples: [{thought, action}]} with canonical coordinate actions")
+    return [Problem("error", where, message) for message in found]
 
 
 def _check_element_missing(step: Step, where: str) -> list[Problem]:
