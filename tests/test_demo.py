@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,10 @@ from PIL import Image
 
 from models.images import register_image_plugins
 from pcagent.app.ui.marker import MARKER_COLOR
-from tracker.format.trajectory import read_trajectory
+from pcagent.cli.demo import SCRIPTED_MODEL, complete_thoughts
+from pcagent.cli.main import main
+from tracker.format.screenshot_format import ScreenshotFormat
+from tracker.format.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
 from tracker.recording.own_windows import OWN_WINDOWS_KEY
 
 
@@ -56,6 +62,46 @@ def test_demo_records_then_replays_on_a_moved_layout(tmp_path):
     assert all(OWN_WINDOWS_KEY not in s.extra for s in replayed.steps)
     assert [marker_pixels(path) for path in (out / "replayed" / "screenshots").iterdir()] == \
         [0] * len(list((out / "replayed" / "screenshots").iterdir()))
+
+    # then the demonstration's thoughts were completed by the scripted model, marked as its, and both
+    # trajectories got their HTML report
+    steps = [json.loads(line) for line in (out / "recorded" / "steps.jsonl").read_text().splitlines() if line]
+    thoughts = [step["thought"] for step in steps]
+    assert len(thoughts) == len(actions) and all(
+        t["source"] == "completed" and t["model"] == SCRIPTED_MODEL and t["pass"] == "thought" for t in thoughts)
+    assert thoughts[1]["text"] == 'I type "Ada Lovelace" into the "Name" field, as the task asks.'
+    assert thoughts[-1]["text"] == "Everything the task asks for is done, so I finish."
+    assert all(step["completion"]["thought"]["status"] == "done" for step in steps)
+    printed = re.findall(r"^  report of the (?:demonstration|replay): (.+)$", result.stdout, re.MULTILINE)
+    reports = [Path(path) for path in printed]
+    assert reports == [out / "recorded" / "report.html", out / "replayed" / "report.html"], result.stdout
+    page = reports[0].read_text(encoding="utf-8")
+    assert f"completed by {SCRIPTED_MODEL}" in page and "I type &quot;Ada Lovelace&quot; into" in page
+    assert "approved automatically (timeout)" in reports[1].read_text(encoding="utf-8")
+    for folder in (out / "recorded", out / "replayed"):
+        assert main(["trace", "check", str(folder)]) == 0, folder
+
+
+def test_scripted_thoughts_keep_the_human_ones(tmp_path):
+    """A thought the human typed stays; only the missing ones are completed, each by the scripted model."""
+    root = tmp_path / "t"
+    with TrajectoryWriter(root, new_meta(task={"mode": "free", "description": "Save the report"},
+                                         screens=[{"left": 0, "top": 0, "width": 160, "height": 100}])) as writer:
+        for index, action in enumerate(["click (40, 30)", "press key: down", "press key: down", "finish"]):
+            image = Image.new("RGB", (160, 100), (200, 200, 200 - 40 * index))
+            path = writer.save_screenshot(index, ScreenshotFormat("png").encode(image), "png")
+            extra = {"thought": {"text": "I open the menu first.", "source": "human"}} if index == 1 else {}
+            writer.append_step(Step(index, 1700000000.0 + index, "human", action, path,
+                                    element={"name": "Save", "role": "push button"} if index == 0 else None,
+                                    extra=extra))
+        writer.close("finish")
+    assert complete_thoughts(root)
+    thoughts = [step.extra["thought"] for step in read_trajectory(root).steps]
+    assert thoughts[1] == {"text": "I open the menu first.", "source": "human"}
+    assert [t["text"] for i, t in enumerate(thoughts) if i != 1] == [
+        'I click the "Save" button, the next thing the task asks for.', "I press Down to move to the next entry.",
+        "Everything the task asks for is done, so I finish."]
+    assert all(t["model"] == SCRIPTED_MODEL and t["source"] == "completed" for i, t in enumerate(thoughts) if i != 1)
 
 
 def test_demo_show_needs_a_display(tmp_path):
