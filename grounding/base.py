@@ -133,3 +133,14 @@ def load_screenshot(path) -> Image.Image:
             return image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidScreenshot(f"cannot read screenshot {path}: {exc}") from exc
+
+
+def screenshot_size(path) -> tuple[int, int]:
+    """(width, height) of an image file (any screenshot format) from its header, without decoding the
+    pixels; InvalidScreenshot for a file that is missing or not an image."""
+    register_image_plugins()
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidScreenshot(f"cannot read screenshot {path}: {exc}") from exc

@@ -15,17 +15,21 @@ see models.profile.OUTPUT_CONVENTIONS):
 `parse_points` pulls the points out of the answer text (model space), `to_screen` maps one to
 a pixel of the screenshot, `from_screen` is the inverse. A point off the image is never
 returned: parse_points skips it where the range is known, to_screen raises CoordinateError.
+`ScreenFrame` binds a convention to one screenshot, the copy the model was sent and where the screenshot
+lies on the virtual desktop: what a planner or cognition completion maps a model's points through.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Iterable
 
 __all__ = [
-    "CONVENTIONS", "CoordinateError", "UITARS_MIN_PIXELS", "UITARS_MAX_PIXELS",
-    "smart_resize", "model_frame_size", "to_screen", "from_screen", "parse_points",
+    "CONVENTIONS", "CoordinateError", "UITARS_MIN_PIXELS", "UITARS_MAX_PIXELS", "ScreenFrame",
+    "smart_resize", "model_frame_size", "to_screen", "from_screen", "parse_points", "written_decimals",
+    "describe_convention",
 ]
 
 CONVENTIONS = ("molmo_percent", "norm1000", "absolute", "uitars_resized", "norm1")
@@ -125,6 +129,55 @@ def from_screen(px: float, py: float, convention: str, image_size: Size, model_i
         raise CoordinateError(f"({px:g}, {py:g}) lies off the {width}x{height} image")
     frame_w, frame_h = model_frame_size(convention, image_size, model_image_size, **resize_bounds)
     return px / width * frame_w, py / height * frame_h
+
+
+_DESCRIPTIONS = {
+    "absolute": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
+    "uitars_resized": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
+    "norm1000": "x and y run from 0 to 1000 across the screenshot's width and height; (0, 0) is its top-left",
+    "molmo_percent": "x and y are percent (0 to 100) of the screenshot's width and height; (0, 0) is its top-left",
+    "norm1": "x and y are fractions from 0 to 1 of the screenshot's width and height; (0, 0) is its top-left",
+}
+
+
+def describe_convention(convention: str, sent_size: Size) -> str:
+    """The convention in one sentence for a model's prompt (no full stop), with the size of the image it is
+    sent where its coordinates are that image's pixels."""
+    if convention not in _DESCRIPTIONS:
+        raise CoordinateError(f"unknown output convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+    return _DESCRIPTIONS[convention].format(w=sent_size[0], h=sent_size[1])
+
+
+def written_decimals(convention: str) -> int:
+    """How many decimal places a convention's coordinates are written with when shown to a model: percent
+    to a tenth, 0..1 to a thousandth, the rest whole numbers."""
+    return {"molmo_percent": 1, "norm1": 3}.get(convention, 0)
+
+
+@dataclass(frozen=True)
+class ScreenFrame:
+    """One screenshot as a model sees it: the model's coordinate space (``convention``) on the copy it was
+    sent (``sent_size``, made from the screenshot's ``screen_size``), and where the screenshot's top-left
+    lies on the virtual desktop (``origin``)."""
+
+    convention: str
+    screen_size: Size
+    sent_size: Size
+    origin: tuple[int, int]
+
+    def to_desktop(self, x: float, y: float) -> tuple[int, int]:
+        """A model-space point as a desktop pixel; CoordinateError when it is off the screenshot."""
+        px, py = to_screen(x, y, self.convention, self.screen_size, self.sent_size)
+        return px + self.origin[0], py + self.origin[1]
+
+    def to_model(self, x: int, y: int) -> tuple[float, float]:
+        """A desktop pixel in the model's space (the inverse of `to_desktop`)."""
+        return from_screen(x - self.origin[0], y - self.origin[1], self.convention, self.screen_size,
+                           self.sent_size)
+
+    def extent(self) -> tuple[float, float]:
+        """What x and y reach at the screenshot's far edges in the model's space."""
+        return model_frame_size(self.convention, self.screen_size, self.sent_size)
 
 
 # ---- parsing model answers ------------------------------------------------------------------------

@@ -7,6 +7,9 @@
 - ``sample_app`` (function): ``launch_sample_app()`` with the default layout at (0, 0), 1000x700.
 - ``xdo`` (function): an ``Xdo`` driver bound to ``xdisplay``.
 - ``grab`` (function): ``grab(region=None) -> PIL.Image`` of ``xdisplay``.
+- ``qapp_args`` (session): pytest-qt's QApplication (``qtbot``, ``qapp``) runs on ``wm_display`` (xcb).
+- ``serve`` (function): ``serve(script) -> ScriptedServer``, a started loopback model server (the OpenAI chat
+  API answering from ``script``); every server it started is stopped at teardown.
 
 The helpers also import directly: ``from pcagent.testbed.xdo import Xdo, grab``.
 """
@@ -30,11 +33,23 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from grounding.base import box_center  # noqa: E402
+from models.scripted_server import ScriptedServer  # noqa: E402
 from pcagent.testbed.sampleapp_process import stop_process  # noqa: E402
 from pcagent.testbed.virtual_display import DisplayError, VirtualDisplay  # noqa: E402
 from pcagent.testbed.xdo import Xdo, grab as grab_screen  # noqa: E402
 
 EventPredicate = Callable[[dict], bool]
+
+
+@pytest.fixture(autouse=True)
+def _no_user_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the user's own settings.toml or models.toml, or writes to their cache: an empty config
+    folder and a cache folder of the test run's own (a test that sets its own wins, it sets them later)."""
+    home = tmp_path_factory.getbasetemp() / "xdg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    for name in ("PCAGENT_SETTINGS_FILE", "PCAGENT_MODELS_FILE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def skip_or_fail(reason: str) -> None:
@@ -135,6 +150,16 @@ def wm_display() -> Iterator[VirtualDisplay]:
     display.stop()
 
 
+@pytest.fixture(scope="session")
+def qapp_args(wm_display: VirtualDisplay) -> list[str]:
+    """pytest-qt's arguments for its QApplication: the test bed's display with a window manager.
+
+    Here rather than per test module: pytest-qt makes one QApplication for the whole session, so whichever
+    module created it first would otherwise choose the display for every Qt test after it.
+    """
+    return ["pcagent-tests", "-platform", "xcb", "-display", wm_display.display]
+
+
 @pytest.fixture
 def a11y(xdisplay: VirtualDisplay):
     """The AT-SPI backend on the virtual display's accessibility bus."""
@@ -200,3 +225,17 @@ def launch_sample_app(xdisplay: VirtualDisplay, tmp_path: Path) -> Iterator[Call
 def sample_app(launch_sample_app: Callable[..., SampleApp]) -> SampleApp:
     """The sample app in its default layout at (0, 0), 1000x700, ready."""
     return launch_sample_app()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[list[dict]], ScriptedServer]]:
+    """``serve(script)``: a started ScriptedServer; all of them are stopped at teardown."""
+    servers: list[ScriptedServer] = []
+
+    def start(script: list[dict]) -> ScriptedServer:
+        servers.append(ScriptedServer(script).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

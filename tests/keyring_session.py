@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pcagent.testbed.virtual_display import _end_process_group, _read_line
+from pcagent.testbed.virtual_display import end_process_group, read_line_with_timeout
 
 SECRETS_NAME = "org.freedesktop.secrets"
 
@@ -61,7 +61,7 @@ def secret_service(tmp_path: Path, timeout: float = 15.0) -> Iterator[dict[str, 
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                start_new_session=True)
         processes.append(bus)
-        address = _read_line(bus.stdout.fileno(), timeout).strip()
+        address = read_line_with_timeout(bus.stdout.fileno(), timeout).strip()
         assert address, f"dbus-daemon printed no address (exit {bus.poll()})"
         env["DBUS_SESSION_BUS_ADDRESS"] = address
         secrets = subprocess.Popen(_ending_with_this_process([keyring_daemon, "--foreground", "--unlock",
@@ -79,7 +79,7 @@ def secret_service(tmp_path: Path, timeout: float = 15.0) -> Iterator[dict[str, 
         yield {key: env[key] for key in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
     finally:
         for process in reversed(processes):
-            _end_process_group(process)
+            end_process_group(process)
 
 
 @pytest.fixture

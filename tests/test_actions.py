@@ -10,8 +10,8 @@ from models.text_excerpt import has_unsafe_controls
 from tracker.format import actions
 from tracker.format.actions import (
     ACTION_KINDS, FAIL, FINISH, KEY_NAMES, MAX_COORDINATE, WAIT, Action, ActionError, call_user, click,
-    click_element, double_click, drag, format_action, hotkey, middle_click, normalize_key, parse_action,
-    press_key, right_click, scroll, type_text,
+    click_element, double_click, drag, format_action, format_action_in_model_space, hotkey, middle_click,
+    normalize_key, parse_action, press_key, right_click, scroll, type_text,
 )
 
 CANONICAL = [
@@ -266,3 +266,17 @@ def test_control_characters_are_rejected(text):
 
 def test_tab_and_newline_may_be_typed():
     assert actions.parse_action("type text: a\tb\nc").text == "a\tb\nc"
+
+
+def test_format_action_in_model_space_moves_points_and_nothing_else():
+    def halved(x: int, y: int) -> tuple[float, float]:
+        return x / 2, y / 2
+
+    assert format_action_in_model_space(click(10, 21), halved) == "click (5, 10)"  # whole numbers: rounded
+    assert format_action_in_model_space(right_click(10, 21), halved, 1) == "right click (5.0, 10.5)"
+    assert format_action_in_model_space(double_click(3, 4), halved, 3) == "double click (1.500, 2.000)"
+    assert format_action_in_model_space(drag(2, 4, 6, 8), halved) == "drag from (1, 2) to (3, 4)"
+    assert format_action_in_model_space(scroll(0, -3, at=(40, 50)), halved) == "scroll (0, -3) at (20, 25)"
+    for unmoved in (scroll(2, 5), click_element("the Save button"), type_text("a (1, 2)"), hotkey("ctrl", "s"),
+                    WAIT, FINISH):
+        assert format_action_in_model_space(unmoved, halved) == format_action(unmoved)

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QApplication
 from pcagent.agent.types import Decision, Proposal
 from pcagent.app.agent_supervisor import AlwaysAskGuard, GateSetup
 from pcagent.app.approval_rules import load_approval_settings
+from pcagent.app.ui.approval_panel import qimage_from_pil
 from pcagent.app.ui.qt_gate import QtGate
 from pcagent.app.ui.run_dialog import RunDialog
-from tests.qt_display import qapp_args  # noqa: F401  (the QApplication on the X display)
 from tracker.format.actions import click, parse_action
 
 
@@ -96,6 +96,19 @@ def test_enter_approves_and_the_panel_shows_the_step(qtbot, gate):
     assert gate.marker.visible, "an approved step keeps its marker while it runs"
     gate.report("step", {})
     qtbot.waitUntil(lambda: not gate.marker.visible)
+
+
+def test_a_pil_image_becomes_a_qimage_of_its_own_in_any_mode():
+    # An odd width: RGB888 rows of 15 bytes are not 4-byte aligned, as QImage's default stride would assume.
+    rgba = Image.new("RGBA", (5, 3), (10, 20, 30, 255))
+    rgba.putpixel((4, 2), (200, 100, 50, 255))
+    grey = Image.new("L", (5, 3), 77)
+    for source, corner, last in ((rgba, (10, 20, 30), (200, 100, 50)), (grey, (77, 77, 77), (77, 77, 77)),
+                                 (rgba.convert("P"), (10, 20, 30), (200, 100, 50))):
+        image = qimage_from_pil(source)
+        source.close()  # the QImage holds its own copy of the pixels
+        assert (image.width(), image.height()) == (5, 3)
+        assert image.pixelColor(0, 0).getRgb()[:3] == corner and image.pixelColor(4, 2).getRgb()[:3] == last
 
 
 def test_esc_rejects(qtbot, gate):

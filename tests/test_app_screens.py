@@ -30,7 +30,6 @@ from pcagent.app.ui.settings_window import SettingsWindow
 from pcagent.app.ui.thought_box import ThoughtBox
 from pcagent.testbed.xdo import Xdo, grab
 from tests.keyring_session import real_keyring, restore_keyring  # noqa: F401 (fixtures)
-from tests.qt_display import qapp_args  # noqa: F401  (the QApplication on the X display)
 from tracker.format.screenshot_format import ScreenshotFormat
 from tracker.format.trajectory import Step, TrajectoryWriter, new_meta
 from tracker.format.trajectory_check import check_trajectory

@@ -34,7 +34,6 @@ from pcagent.app.controller import (
 from pcagent.app.global_hotkey import GlobalHotkey, HotkeyError
 from pcagent.testbed.sampleapp_process import start_sample_app, stop_process
 from pcagent.testbed.xdo import Xdo
-from tests.qt_display import qapp_args  # noqa: F401 - the session's QApplication runs on the test bed's display
 from tracker.format.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
 from tracker.recording.input_events import KeyEvent, MouseButtonEvent
@@ -101,9 +100,12 @@ def test_agent_supervisor_reports_move_the_state_and_status(tmp_path):
     assert controller.status().steps == 2
     assert controller.stop().state == WAITING_APPROVAL and stopped == [True]  # asked; the agent ends itself
     assert controller.agent_waiting(False).state == AGENT_RUNNING
+    handing = "You took over. Press the pause hotkey to hand control back."  # no panel: the tray says it
+    assert controller.agent_waiting(True, handing).message == handing
+    assert controller.agent_waiting(False).message is None
     status = controller.agent_finished("finish")
     assert (status.state, status.outcome, status.trajectory, status.steps) == (IDLE, "finish", str(run), 2)
-    assert [e.kind for e in events] == ["state", "state", "state", "saved"]
+    assert [e.kind for e in events] == ["state", "state", "state", "state", "state", "saved"]
     with pytest.raises(ControllerError, match="no agent run"):
         controller.agent_waiting(True)
     with pytest.raises(ControllerError, match="cannot add a thought"):
@@ -466,6 +468,20 @@ def _center(ready: dict, name: str) -> tuple[int, int]:
     return (left + right) // 2, (top + bottom) // 2
 
 
+def open_tray_menu(env: dict, xdo: Xdo) -> None:
+    """Right-click the app's icon in trayer (the one pcagent window of icon size at the top), and wait for
+    the menu."""
+    icons = {}
+    for window in _visible_own_windows(env):
+        x, y, w, h = _geometry(env, window)
+        if h <= 26 and y < 30:
+            icons[window] = (x + w // 2, y + h // 2)
+    assert len(icons) == 1, icons
+    before = set(_visible_own_windows(env))
+    xdo.click(*next(iter(icons.values())), button=3)
+    _poll(lambda: set(_visible_own_windows(env)) - before, 5, "the tray menu did not open")
+
+
 def _sample_events(folder: Path, kind: str) -> list[dict]:
     lines = (folder / "sampleapp.jsonl").read_text().splitlines()
     return [e for e in map(json.loads, lines) if e.get("event") == kind]
@@ -593,19 +609,7 @@ def test_ctl_recording_with_thoughts_from_the_hotkey_and_ctl(desktop, tray_app):
 def test_recording_from_the_tray_menu_records_no_menu_input(desktop, tray_app):
     env, folder, _, ready = desktop
     app, xdo = tray_app, Xdo(env)
-
-    def open_tray_menu():
-        icons = {}
-        for window in _visible_own_windows(env):
-            x, y, w, h = _geometry(env, window)
-            if h <= 26 and y < 30:
-                icons[window] = (x + w // 2, y + h // 2)
-        assert len(icons) == 1, icons
-        before = set(_visible_own_windows(env))
-        xdo.click(*next(iter(icons.values())), button=3)
-        _poll(lambda: set(_visible_own_windows(env)) - before, 5, "the tray menu did not open")
-
-    open_tray_menu()
+    open_tray_menu(env, xdo)
     xdo.key("r")  # &Record ▸
     time.sleep(0.3)
     xdo.key("f")  # &Free task
@@ -614,7 +618,7 @@ def test_recording_from_the_tray_menu_records_no_menu_input(desktop, tray_app):
     xdo.click(*_center(ready, "open"))
     _poll(lambda: len(_sample_events(folder, "button_clicked")) > opens, 5, "Open was not clicked")
     time.sleep(0.6)
-    open_tray_menu()
+    open_tray_menu(env, xdo)
     xdo.key("s")  # &Stop recording
     app.wait_state("idle")
     steps = _check_saved(Path(recording["trajectory"]))

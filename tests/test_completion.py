@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from collections.abc import Callable, Iterator
 
 import pytest
 from PIL import Image, ImageDraw
@@ -47,19 +46,6 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(variable)
     monkeypatch.setenv("PCAGENT_MODELS_FILE", str(tmp_path / "no-models.toml"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[list[dict]], ScriptedServer]]:
-    servers: list[ScriptedServer] = []
-
-    def start(script: list[dict]) -> ScriptedServer:
-        servers.append(ScriptedServer(script).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def screen(number: int) -> Image.Image:

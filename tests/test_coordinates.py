@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grounding.coordinates import (
-    CONVENTIONS, UITARS_MAX_PIXELS, UITARS_MIN_PIXELS, CoordinateError, from_screen, median_point,
-    model_frame_size, parse_points, smart_resize, to_screen,
+    CONVENTIONS, UITARS_MAX_PIXELS, UITARS_MIN_PIXELS, CoordinateError, ScreenFrame, describe_convention,
+    from_screen, median_point, model_frame_size, parse_points, smart_resize, to_screen, written_decimals,
 )
 from models.profile import OUTPUT_CONVENTIONS
 
@@ -164,3 +164,26 @@ def test_median_point():
     assert median_point([(0, 0), (10, 20)]) == (5, 10)
     with pytest.raises(CoordinateError):
         median_point([])
+
+
+def test_a_screen_frame_maps_between_the_model_and_the_desktop_both_ways():
+    # a 1280x800 screenshot of a monitor left of the primary, sent to the model at 640x400
+    frame = ScreenFrame("absolute", (1280, 800), (640, 400), origin=(-1280, 0))
+    assert frame.to_desktop(140, 200) == (-1000, 400)
+    assert frame.to_model(-1000, 400) == (140.0, 200.0)
+    assert frame.extent() == (640.0, 400.0)
+    assert ScreenFrame("norm1000", (1280, 800), (640, 400), (0, 0)).to_desktop(500, 500) == (640, 400)
+    with pytest.raises(CoordinateError):
+        frame.to_desktop(700, 10)  # right of the sent image
+    with pytest.raises(CoordinateError):
+        frame.to_model(10, 10)  # on the primary monitor, not on this screenshot
+
+
+def test_every_convention_is_described_and_written_with_its_decimals():
+    for convention in CONVENTIONS:
+        sentence = describe_convention(convention, (640, 400))
+        assert sentence.startswith("x and y ") and not sentence.endswith(".")
+        assert ("640 x 400" in sentence) == (convention in ("absolute", "uitars_resized"))
+    assert [written_decimals(c) for c in ("absolute", "norm1000", "molmo_percent", "norm1")] == [0, 0, 1, 3]
+    with pytest.raises(CoordinateError):
+        describe_convention("pixels", (640, 400))

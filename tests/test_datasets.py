@@ -19,7 +19,8 @@ from tests.collaborative_trajectory import (
     HOSTILE_THOUGHT, LOSSLESS, REPO, TASK, build_collaborative_trajectory, copy_recorded, screen,
 )
 from tracker.datasets.osworld_traj import TRAJ_FIELDS, TRAJ_FILE
-from tracker.format.trajectory import read_trajectory
+from tracker.datasets.sources import unique_folder_name
+from tracker.format.trajectory import Trajectory, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
 
 
@@ -261,3 +262,11 @@ def test_export_names_a_broken_trajectory_and_exports_the_others(trajectories, t
 
     nothing = pcagent("trace", "export", broken, "--format", "parquet", "--out", tmp_path / "x.parquet")
     assert nothing.returncode == 1 and not (tmp_path / "x.parquet").exists()
+
+
+def test_trajectories_of_the_same_name_get_folders_of_their_own(tmp_path: Path) -> None:
+    taken: set[str] = set()
+    names = [unique_folder_name(Trajectory(tmp_path / parent / name, {}, [], []), taken)
+             for parent, name in (("a", "rec 1"), ("b", "rec 1"), ("c", "rec 1"), ("d", "rec_1-2"), ("e", "ü"))]
+    assert names == ["rec_1", "rec_1-2", "rec_1-3", "rec_1-2-2", "_"]
+    assert taken == set(names)

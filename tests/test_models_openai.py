@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import time
 import traceback
-from typing import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +19,6 @@ from models.images import (UnreadableImageError, fit_to_pixels, image_from_bytes
                            to_data_url)
 from models.backends.openai_compat import OpenAICompatibleModel
 from models.profile import ModelProfile
-from models.scripted_server import ScriptedServer
 
 KEY = "sk-test-9f8e7d6c5b4a"
 
@@ -33,20 +31,6 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if variable.startswith("PCAGENT_PROFILE_"):
             monkeypatch.delenv(variable)
     monkeypatch.delenv("TEST_MODELS_KEY", raising=False)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., ScriptedServer]]:
-    """serve(script) -> a started ScriptedServer, stopped at teardown."""
-    servers: list[ScriptedServer] = []
-
-    def start(script: list[dict]) -> ScriptedServer:
-        servers.append(ScriptedServer(script).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def model_for(base_url: str, **fields) -> OpenAICompatibleModel:

@@ -238,3 +238,78 @@ def test_task_markdown_variants(tmp_path: Path, markdown: str, task: dict) -> No
     path = tmp_path / "task.md"
     path.write_bytes(markdown.encode("utf-8"))
     assert read_task_markdown(path) == task
+
+
+def raw_drag_lines() -> list[dict]:
+    """A raw PC Tracker recording (as tracker/monitor.py writes it, before refinement): a drag is
+    `press (x, y)` where the button went down, then `drag to (x, y)` where it came up; each line has its
+    own screenshot and time, the element is the press's."""
+    return [
+        line(1, "click (10, 20)"),
+        line(2, "press (100, 200)", element="Slide 1", rect={"left": 90, "top": 190, "right": 300, "bottom": 260}),
+        line(3, "drag to (400, 250)"),
+        line(4, "press (50, 60)", element="OK"),
+        line(5, "drag to (52, 63)"),  # |dx| + |dy| = 5: the hand wobbled, it was a click
+        line(6, "finish"),
+    ]
+
+
+def test_raw_press_and_drag_to_become_one_drag_or_a_click(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    lines = raw_drag_lines()
+    jsonl = make_recording(rec, lines)
+    save_png(rec / lines[1]["screenshot"], "blue")  # the screen as the button went down
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert warnings == []
+    trajectory = read_trajectory(dest)
+    steps = trajectory.steps
+    assert [s.action for s in steps] == ["click (10, 20)", "drag from (100, 200) to (400, 250)", "click (50, 60)",
+                                         "finish"]
+    assert [s.index for s in steps] == [0, 1, 2, 3]
+    dragged = steps[1]
+    assert dragged.time == time.mktime(time.strptime("2024-11-26_16:15:12", "%Y-%m-%d_%H:%M:%S"))
+    assert dragged.extra["source_timestamp"] == "2024-11-26_16:15:12"
+    assert dragged.pointer == (100, 200)
+    assert dragged.element == {"name": "Slide 1", "role": None, "rect": [90, 190, 300, 260], "application": None}
+    with Image.open(dest / dragged.screenshot) as shot:
+        assert shot.getpixel((0, 0)) == (0, 0, 255)  # the press's screenshot, not the release's
+    assert steps[2].element["name"] == "OK" and steps[2].pointer == (50, 60)
+    assert len(list((dest / "screenshots").glob("*.png"))) == 4  # the `drag to` screenshots are not copied
+    assert check_trajectory(dest) == []
+
+
+def test_ends_six_pixels_apart_are_a_drag(tmp_path: Path) -> None:
+    lines = [line(1, "press (50, 60)"), line(2, "drag to (53, 63)"), line(3, "finish")]
+    dest, _ = import_pctracker(make_recording(tmp_path / "rec", lines), tmp_path / "out")
+    assert [s.action for s in read_trajectory(dest).steps] == ["drag from (50, 60) to (53, 63)", "finish"]
+
+
+def test_a_lone_press_or_drag_to_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    lines = [line(1, "drag to (5, 5)"),  # no press before it
+             line(2, "click (10, 20)"),
+             line(3, "press (100, 200)"),  # something else came between it and its release
+             line(4, "type text: hi"),
+             line(5, "drag to (400, 250)"),
+             line(6, "press (7, 8)")]  # the recording ended with the button down
+    jsonl = make_recording(tmp_path / "rec", lines)
+    dest, warnings = import_pctracker(jsonl, tmp_path / "out")
+    assert [s.action for s in read_trajectory(dest).steps] == ["click (10, 20)", "type text: hi"]
+    assert len(warnings) == 4
+    assert f"{jsonl.name}:1" in warnings[0] and "no `press` before it" in warnings[0]
+    assert f"{jsonl.name}:3" in warnings[1] and "no `drag to` after it" in warnings[1]
+    assert f"{jsonl.name}:5" in warnings[2] and "drag to (400, 250)" in warnings[2]
+    assert f"{jsonl.name}:6" in warnings[3] and "skipped" in warnings[3]
+    assert read_trajectory(dest).meta["outcome"] == "stopped"
+
+
+def test_a_recording_of_only_unpaired_halves_is_refused_before_writing(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", [line(1, "press (1, 2)")])
+    with pytest.raises(PCTrackerImportError, match=r"no steps to import: .*:1: 'press \(1, 2\)'"):
+        import_pctracker(jsonl, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_timestamp_on_a_drag_half_is_still_an_error(tmp_path: Path) -> None:
+    jsonl = make_recording(tmp_path / "rec", [line(1, "press (1, 2)"), line(2, "drag to (50, 60)", timestamp="x")])
+    with pytest.raises(PCTrackerImportError, match=":2: timestamp 'x'"):
+        import_pctracker(jsonl, tmp_path / "out")

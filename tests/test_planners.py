@@ -124,7 +124,8 @@ def test_end_to_end_maps_points_from_the_sent_image_to_the_screen():
 
 
 def test_end_to_end_adds_the_screen_origin_and_maps_drags_and_history():
-    history = [HistoryItem("human", "click (-1000, 400)")]  # screen pixels on a monitor left of the primary
+    history = [HistoryItem("human", "click (-1000, 400)"),  # screen pixels on a monitor left of the primary
+               HistoryItem("agent", "scroll (0, -3) at (-1000, 400)")]
     answer = "Drag it.\nAction: drag from (10, 20) to (300.5, 399)"
     with scripted(answer) as (server, model):
         planner = PromptPlanner(model, kind="end-to-end", image_max_pixels=640 * 400)
@@ -133,6 +134,7 @@ def test_end_to_end_adds_the_screen_origin_and_maps_drags_and_history():
     assert out.action == drag(-1260, 40, -679, 798)
     assert out.details["model_end"] == [300.5, 399.0]
     assert "Action: click (140, 200)" in text  # history shown in the model's own coordinates
+    assert "Action: scroll (0, -3) at (140, 200)" in text  # the notches stay notches
 
 
 def test_a_scroll_at_a_point_maps_the_point_and_not_the_notches():

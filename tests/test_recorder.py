@@ -406,3 +406,82 @@ def test_recorder_stop_ends_every_thread(xdisplay, tmp_path):
     assert result.stdout.splitlines()[1] == "[]"
     assert "X protocol error" not in result.stderr
     assert read_trajectory(tmp_path / "t").meta["outcome"] == "stopped"
+
+
+RECORDING_SETTINGS = """\
+[recorder]
+fps = 4
+exclude_windows = ["sample app"]
+trajectories_dir = "{folder}"
+
+[hotkeys]
+finish = "ctrl+shift+f7"
+"""
+
+
+def settings_env(xdisplay, tmp_path) -> dict:
+    """The display's environment with a settings.toml of RECORDING_SETTINGS (trajectories in recordings/)."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text(RECORDING_SETTINGS.format(folder=tmp_path / "recordings"))
+    return {**xdisplay.child_env(), "PCAGENT_SETTINGS_FILE": str(settings)}
+
+
+def test_settings_toml_decides_how_pcagent_record_records(sample_app, xdo, xdisplay, tmp_path):
+    """No option given: settings.toml's fps, excluded windows, trajectories folder and finish hotkey."""
+    rec = RecorderProcess(None, env=settings_env(xdisplay, tmp_path)).start()
+    try:
+        assert rec.out.parent == tmp_path / "recordings" and rec.out.name.startswith("rec-")
+        assert "finish: ctrl+shift+f7" in rec.output
+        xdo.click(*sample_app.center("save"))
+        sample_app.wait_for("button_clicked", name="Save")
+        xdo.key("ctrl+shift+F7")
+        assert rec.wait() == 0, rec.output
+    finally:
+        rec.kill()
+    trajectory = read_trajectory(rec.out)
+    recorder = trajectory.meta["recorder"]
+    assert (recorder["fps"], recorder["exclude_windows"]) == (4, ["sample app"])
+    assert recorder["hotkeys"] == {"pause": "ctrl+shift+f9", "finish": "ctrl+shift+f7", "fail": "ctrl+shift+f11",
+                                   "stop": "ctrl+shift+f12"}
+    assert recorder["steps_excluded"] == 1  # the click on the sample app
+    assert [s.action for s in trajectory.steps] == ["finish"] and trajectory.meta["outcome"] == "finish"
+
+
+def test_command_line_options_win_over_settings_toml(sample_app, xdo, xdisplay, tmp_path):
+    out = tmp_path / "given"
+    rec = RecorderProcess(out, "--fps", "8", "--finish-hotkey", "ctrl+shift+f6", "--exclude-window", "Nothing such",
+                          env=settings_env(xdisplay, tmp_path)).start()
+    try:
+        xdo.click(*sample_app.center("save"))
+        sample_app.wait_for("button_clicked", name="Save")
+        xdo.key("ctrl+shift+F7")  # the settings' finish hotkey: now an ordinary key, in an excluded window
+        time.sleep(0.5)
+        assert rec.proc.poll() is None, rec.output
+        xdo.key("ctrl+shift+F6")
+        assert rec.wait() == 0, rec.output
+    finally:
+        rec.kill()
+    trajectory = read_trajectory(out)
+    recorder = trajectory.meta["recorder"]
+    assert (recorder["fps"], recorder["hotkeys"]["finish"]) == (8, "ctrl+shift+f6")
+    assert recorder["exclude_windows"] == ["sample app", "Nothing such"]  # the option adds to the settings'
+    assert recorder["steps_excluded"] == 2  # the click and ctrl+shift+f7
+    assert [s.action for s in trajectory.steps] == ["finish"]
+    assert not (tmp_path / "recordings").exists()  # --out wins over trajectories_dir
+
+
+def test_a_bad_settings_toml_stops_pcagent_record_before_it_starts(tmp_path):
+    settings = tmp_path / "settings.toml"
+    env = {**os.environ, "PCAGENT_SETTINGS_FILE": str(settings)}
+    for text, error in (("[recorder]\nfps = 0\n", "[recorder] fps must be between 0 and 60"),
+                        ('[hotkeys]\nstop = "ctrl+alt"\n', "[hotkeys] stop: bad hotkey 'ctrl+alt'")):
+        settings.write_text(text)
+        result = subprocess.run([sys.executable, "-m", "pcagent", "record", "--out", str(tmp_path / "t")],
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2  # usage (README), before any display is needed
+        assert f"{settings}: {error}" in result.stderr
+        assert not (tmp_path / "t").exists()
+    result = subprocess.run([sys.executable, "-m", "pcagent", "record", "--out", str(tmp_path / "t"), "--fps", "100"],
+                            env={**env, "PCAGENT_SETTINGS_FILE": str(tmp_path / "none.toml")},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "fps must be between 0 and 60, not 100" in result.stderr

@@ -21,9 +21,15 @@ from pcagent.testbed.recorder_process import RecorderProcess
 from pcagent.testbed.xdo import Xdo
 from tracker.format.pctracker import import_pctracker
 from tracker.format.screenshot_format import ScreenshotFormat
-from tracker.format.trajectory import Step, TrajectoryWriter, new_meta, read_trajectory
+from tracker.format.trajectory import (
+    Step,
+    TrajectoryWriter,
+    desktop_origin,
+    new_meta,
+    read_trajectory,
+)
 from tracker.format.trajectory_check import check_trajectory
-from tracker.refine.marks import desktop_origin, draw_marks, has_marks
+from tracker.refine.marks import draw_marks, has_marks
 from tracker.refine.normalize import Scaler
 from tracker.refine.options import OptionsError, RefineOptions, parse_resolution
 from tracker.refine.passes import merge_extras

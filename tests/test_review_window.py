@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from pcagent.app.ui.review_window import ReviewWindow
-from tests.qt_display import qapp_args  # noqa: F401  (the QApplication on the X display)
 from tests.review_samples import FORMATS, STEPS, write_review_sample
 from tracker.format.trajectory import read_trajectory
 from tracker.format.trajectory_check import check_trajectory

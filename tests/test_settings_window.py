@@ -16,7 +16,6 @@ from pcagent.app.config_store import ConfigStore, load_app_settings
 from pcagent.app.controller import load_recording_options
 from pcagent.app.ui.settings_window import SettingsWindow
 from tests.keyring_session import no_keyring, real_keyring, restore_keyring  # noqa: F401 (fixtures)
-from tests.qt_display import qapp_args  # noqa: F401  (the QApplication on the X display)
 from tracker.format.screenshot_format import ScreenshotFormat, load_screenshot_format
 from tracker.privacy import load_privacy_settings
 

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from tracker.format.trajectory import (
-    FORMAT_NAME, FORMAT_VERSION, Problem, Step, TrajectoryError, TrajectoryWriter, format_step_line, new_meta,
-    read_trajectory,
+    FORMAT_NAME, FORMAT_VERSION, Problem, Step, TrajectoryError, TrajectoryWriter, desktop_origin,
+    format_step_line, new_meta, read_trajectory,
 )
 from tracker.format.trajectory_check import check_trajectory
 
@@ -60,6 +60,20 @@ def test_new_meta_has_the_documented_keys(monkeypatch: pytest.MonkeyPatch) -> No
     for key in ("recorder", "agent", "outcome", "ended", "collaboration"):
         assert key in meta
     assert meta["note"] == "hi"
+
+
+def test_desktop_origin_is_the_top_left_most_screen_corner() -> None:
+    left_of_primary = {"left": -1280, "top": 0, "width": 1280, "height": 1024}
+    above_primary = {"left": 0, "top": -600, "width": 800, "height": 600}
+    primary = {"left": 0, "top": 0, "width": 1920, "height": 1080}
+    assert desktop_origin({"screens": [primary, left_of_primary, above_primary]}) == (-1280, -600)
+    assert desktop_origin({"screens": [primary]}) == (0, 0)
+    assert desktop_origin({"screens": []}) == desktop_origin({}) == (0, 0)
+    # A damaged entry is passed over: it moves neither the others' corner nor the pixels.
+    damaged = [primary, left_of_primary, {"left": "-5000", "top": -5000}, {"left": True, "top": -9},
+               {"left": -7.5, "top": -7}, {"top": -3}, "screen", None]
+    assert desktop_origin({"screens": damaged}) == (-1280, 0)
+    assert desktop_origin({"screens": "not a list"}) == desktop_origin({"screens": 7}) == (0, 0)
 
 
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:

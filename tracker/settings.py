@@ -1,7 +1,8 @@
 """settings.toml: the user's pcagent settings, one file with a table per concern, read by the module that
-owns each table: [privacy] (tracker.privacy), [screenshots] (tracker.format.screenshot_format), and the
-tray app's [approval] (pcagent.app.approval_rules), [app] (pcagent.app.config_store, which also writes the
-file for the settings window), [recorder] and [hotkeys] (pcagent.app.controller).
+owns each table: [privacy] (tracker.privacy), [screenshots] (tracker.format.screenshot_format), [recorder]
+and [hotkeys] (tracker.recording.options, for `pcagent record` and the tray app), and the tray app's
+[approval] (pcagent.app.approval_rules) and [app] (pcagent.app.config_store, which also writes the file for
+the settings window).
 
 The file is $PCAGENT_SETTINGS_FILE, else $XDG_CONFIG_HOME/pcagent/settings.toml, else
 ~/.config/pcagent/settings.toml (the tray app's settings will write it; model profiles stay in models.toml).

@@ -8,8 +8,8 @@
 The worker owns everything slow: opening the model and the grounder, reading settings, every model call,
 grounding, OCR and trajectory write. The UI only answers the gate (`make_gate` builds it, given the run's
 events), hides its windows when asked (`hider`) and hears the controller's calls, which come from the
-worker: `agent_started(trajectory)`, `agent_waiting(True/False)` around each wait for the person, and
-`agent_finished(outcome)`.
+worker: `agent_started(trajectory)`, `agent_waiting(True/False)` around each wait for the person (with the
+agent's message when it waits for control to be handed back), and `agent_finished(outcome)`.
 
 As with `pcagent run`, a recorder runs alongside: the person's steps (a takeover) and the agent's land in
 one trajectory, actor "human" and "agent". Two things are added for a front end with windows on the same
@@ -35,6 +35,7 @@ from pcagent.agent.types import MODES, Decision, Proposal
 from pcagent.app.approval_rules import load_approval_settings
 from pcagent.collab.gates import AutoGate, InteractiveGate
 from tracker.format.actions import Action
+from tracker.recording.options import new_trajectory_folder
 from tracker.recording.own_windows import OWN_WINDOWS_KEY, own_windows
 
 __all__ = ["AgentSupervisor", "AgentTask", "AlwaysAskGuard", "GateSetup", "HidingCapture", "SupervisorListener",
@@ -50,7 +51,9 @@ class SupervisorListener(Protocol):
         """Raises when a run cannot start now (a recording is going on): the run then does not start."""
         ...
 
-    def agent_waiting(self, waiting: bool) -> None: ...
+    def agent_waiting(self, waiting: bool, message: str | None = None) -> None:
+        """Waits for the person (True) or goes on (False); `message` when it waits for a hand-back."""
+        ...
 
     def agent_finished(self, outcome: str) -> None: ...
 
@@ -197,10 +200,10 @@ class _ReportsWaiting:
     def __init__(self, gate: InteractiveGate, listener: SupervisorListener | None) -> None:
         self.gate, self.listener = gate, listener
 
-    def _waiting(self, waiting: bool) -> None:
+    def _waiting(self, waiting: bool, message: str | None = None) -> None:
         if self.listener is not None:
             try:
-                self.listener.agent_waiting(waiting)
+                self.listener.agent_waiting(waiting, message)
             except Exception:  # noqa: BLE001, S110 - a tray that cannot show "waiting" must not stop the run
                 pass
 
@@ -212,7 +215,7 @@ class _ReportsWaiting:
             self._waiting(False)
 
     def wait_for_user(self, message: str, resume: threading.Event | None = None) -> str | None:
-        self._waiting(True)
+        self._waiting(True, message)  # the panel may show nothing (the person acts): the tray says why
         try:
             return self.gate.wait_for_user(message, resume)
         finally:
@@ -289,13 +292,13 @@ class AgentSupervisor:
     def _run(self) -> None:
         from models.errors import ModelError
         from pcagent.agent.session import SessionError, run_session
-        from pcagent.cli.record import default_out
         from tracker.format.trajectory import TrajectoryError
 
         result = self.result
-        result.out = Path(self.task.out) if self.task.out else default_out("run")
         opened, closers, started = self._opened, [], False
         try:
+            result.out = Path(self.task.out) if self.task.out else new_trajectory_folder(
+                "run", settings_path=self.settings_path)
             if self.listener is not None:
                 try:
                     self.listener.agent_started(result.out, stop=self.stop)  # first: it may refuse

@@ -17,31 +17,19 @@ them into signals. The agent supervisor reports its run through `agent_started`,
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pcagent.app.global_hotkey import (
-    DEFAULT_THOUGHT_HOTKEY,
-    HotkeyError,
-    check_hotkey_spec,
-)
-from pcagent.cli.record import DIFFICULTIES, TaskFileError, data_dir, load_task
-from tracker.format.screenshot_format import load_screenshot_format
-from tracker.format.trajectory import META_FILE, STEPS_FILE
-from tracker.privacy import load_privacy_settings
-from tracker.recording.merge import MergeConfig
-from tracker.recording.recorder import (
-    DEFAULT_HOTKEYS,
-    Recorder,
-    RecorderConfig,
-    RecorderError,
-)
-from tracker.settings import SettingsError, read_table
+from pcagent.cli.record import DIFFICULTIES, TaskFileError, load_task
+from tracker.format.trajectory import META_FILE, STEPS_FILE, atomic_write
+from tracker.recording.options import RecordingOptions, new_trajectory_folder
+from tracker.recording.options import load_recording_options as read_recording_options
+from tracker.recording.recorder import Recorder, RecorderError
+from tracker.settings import SettingsError
 
 __all__ = [
     "AGENT_RUNNING", "IDLE", "PAUSED", "RECORDING", "STATES", "WAITING_APPROVAL", "AppController", "AppStatus",
@@ -97,90 +85,17 @@ def describe_free_task(trajectory: str | Path, description: str, difficulty: str
     except (OSError, ValueError) as exc:
         raise ControllerError(f"cannot read {meta_path}: {exc}") from exc
     meta["task"] = {"mode": "free", "description": description.strip(), "difficulty": difficulty}
-    tmp = meta_path.with_name(f".{META_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, meta_path)
+    atomic_write(meta_path, (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"), sync=True)
 
 
-# --- options ----------------------------------------------------------------------------------------------
-@dataclass
-class RecordingOptions:
-    """How the app records: `pcagent app`'s options over settings.toml's [recorder] and [hotkeys] tables."""
-
-    fps: float = 10.0
-    idle_wait_s: float | None = 6.0  # None: no `wait` steps
-    accessibility: bool = True
-    exclude_windows: list[str] = field(default_factory=list)
-    hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))  # the recorder's controls
-    thought_hotkey: str = DEFAULT_THOUGHT_HOTKEY
-    trajectories_dir: Path | None = None  # None: ~/.local/share/pcagent/trajectories
-    settings_path: Path | None = None  # None: the default settings.toml
-
-    def folder(self) -> Path:
-        return Path(self.trajectories_dir).expanduser() if self.trajectories_dir else data_dir()
-
-    def recorder_config(self) -> RecorderConfig:
-        """The recorder's configuration, with [privacy] and [screenshots] from settings.toml."""
-        try:
-            privacy = load_privacy_settings(self.settings_path)
-            screenshots = load_screenshot_format(self.settings_path)
-        except SettingsError as exc:
-            raise ControllerError(str(exc)) from exc
-        hotkeys = {**self.hotkeys, "thought": self.thought_hotkey}  # a control: never recorded as an action
-        return RecorderConfig(fps=self.fps, hotkeys=hotkeys, exclude_windows=list(self.exclude_windows),
-                              accessibility=self.accessibility, merge=MergeConfig(idle_wait_s=self.idle_wait_s),
-                              privacy=privacy, screenshot_format=screenshots)
-
-
-_RECORDER_KEYS = {"fps": (int, float), "idle_wait_s": (int, float), "accessibility": bool,
-                  "exclude_windows": list, "trajectories_dir": str}
-_HOTKEY_KEYS = ("thought", *DEFAULT_HOTKEYS)
-
-
+# --- options: tracker.recording.options reads them, as for `pcagent record` ----------------------------
 def load_recording_options(path: str | Path | None = None, **overrides: Any) -> RecordingOptions:
-    """settings.toml's [recorder] (fps, idle_wait_s (0: none), accessibility, exclude_windows,
-    trajectories_dir) and [hotkeys] (thought, pause, finish, fail, stop), then `overrides` that are not None.
-    Raises ControllerError naming the file and key."""
-    settings_path = Path(path).expanduser() if path is not None else None
-    options = RecordingOptions(settings_path=settings_path)
+    """settings.toml's [recorder] and [hotkeys] under `overrides` (tracker.recording.options), a bad value
+    raised as a ControllerError naming the file and key."""
     try:
-        recorder, where = read_table("recorder", settings_path)
-        hotkeys, hotkeys_where = read_table("hotkeys", settings_path)
+        return read_recording_options(path, **overrides)
     except SettingsError as exc:
         raise ControllerError(str(exc)) from exc
-    for key, value in (recorder or {}).items():
-        kinds = _RECORDER_KEYS.get(key)
-        if kinds is None:
-            raise ControllerError(f"{where}: [recorder] unknown key {key!r}; keys are {', '.join(_RECORDER_KEYS)}")
-        if not isinstance(value, kinds) or (key != "accessibility" and isinstance(value, bool)):
-            raise ControllerError(f"{where}: [recorder] {key} has the wrong type ({value!r})")
-        if key == "fps" and not 0 < value <= 60:
-            raise ControllerError(f"{where}: [recorder] fps must be between 0 and 60, not {value}")
-        if key == "idle_wait_s":
-            value = value if value > 0 else None
-        if key == "exclude_windows" and not all(isinstance(item, str) for item in value):
-            raise ControllerError(f"{where}: [recorder] exclude_windows must be a list of texts")
-        if key == "trajectories_dir":
-            value = Path(value).expanduser()
-        setattr(options, key, value)
-    for key, value in (hotkeys or {}).items():
-        if key not in _HOTKEY_KEYS or not isinstance(value, str) or not value.strip():
-            raise ControllerError(f"{hotkeys_where}: [hotkeys] {key} = {value!r}: keys are "
-                                  f"{', '.join(_HOTKEY_KEYS)}, each a text like \"ctrl+alt+t\"")
-        try:
-            check_hotkey_spec(value)
-        except HotkeyError as exc:
-            raise ControllerError(f"{hotkeys_where}: [hotkeys] {key}: {exc}") from None
-        if key == "thought":
-            options.thought_hotkey = value
-        else:
-            options.hotkeys[key] = value
-    options = replace(options, **{k: v for k, v in overrides.items() if v is not None})
-    specs = [options.thought_hotkey, *options.hotkeys.values()]
-    if len({check_hotkey_spec(spec) for spec in specs}) != len(specs):
-        raise ControllerError(f"{hotkeys_where or 'the hotkeys'}: two commands share one hotkey "
-                              f"({', '.join(specs)})")
-    return options
 
 
 # --- status -----------------------------------------------------------------------------------------------
@@ -300,8 +215,11 @@ class AppController:
             self._starting = True
         try:
             self.reload_options()
-            config = self.options.recorder_config()
-            path = Path(out) if out else self.options.folder() / f"rec-{time.strftime('%Y%m%d-%H%M%S')}"
+            try:
+                config = self.options.recorder_config()
+            except SettingsError as exc:  # [privacy] or [screenshots]
+                raise ControllerError(str(exc)) from exc
+            path = Path(out) if out else new_trajectory_folder("rec", self.options.folder())
             holder: list[_Recording] = []
             recorder = self._recorder_factory(
                 path, task=task, config=config,
@@ -454,12 +372,13 @@ class AppController:
         self._set_state(AGENT_RUNNING)
         return self.status()
 
-    def agent_waiting(self, waiting: bool) -> AppStatus:
-        """The agent waits for the person to approve a step (True), or goes on (False)."""
+    def agent_waiting(self, waiting: bool, message: str | None = None) -> AppStatus:
+        """The agent waits for the person (True), or goes on (False). `message`: why, when it is not a step
+        to approve (the person has control, and how to hand it back); the status and the tray show it."""
         with self._lock:
             if self._state not in (AGENT_RUNNING, WAITING_APPROVAL):
                 raise ControllerError("no agent run is going on")
-        self._set_state(WAITING_APPROVAL if waiting else AGENT_RUNNING)
+        self._set_state(WAITING_APPROVAL if waiting else AGENT_RUNNING, message=message if waiting else None)
         return self.status()
 
     def agent_finished(self, outcome: str | None) -> AppStatus:

@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tracker.format.actions import ActionError
-from tracker.recording.merge import parse_hotkey_spec
+from tracker.recording.options import DEFAULT_THOUGHT_HOTKEY
+from tracker.recording.options import check_hotkey_spec as check_recording_hotkey
 
 __all__ = ["DEFAULT_THOUGHT_HOTKEY", "GlobalHotkey", "HotkeyError", "check_hotkey_spec", "x_keysym_name"]
 
-DEFAULT_THOUGHT_HOTKEY = "ctrl+alt+t"
 REPEAT_S = 0.4  # a held key repeats; one press is one thought
 
 # Canonical key names (tracker.format.actions) that X spells otherwise.
@@ -48,15 +47,9 @@ def x_keysym_name(key: str) -> str:
 def check_hotkey_spec(spec: str) -> tuple[frozenset[str], str]:
     """(modifiers, key) of a hotkey such as "ctrl+alt+t"; raises HotkeyError saying what is wrong."""
     try:
-        modifiers, key = parse_hotkey_spec(spec)
-    except (ValueError, ActionError) as exc:
-        raise HotkeyError(f"bad hotkey {spec!r}: {exc}") from exc
-    if key in ("ctrl", "alt", "shift", "super", "alt_gr"):
-        raise HotkeyError(f"bad hotkey {spec!r}: it needs a key besides the modifiers, e.g. ctrl+alt+t")
-    unknown = modifiers - {"ctrl", "alt", "shift", "super"}
-    if unknown:
-        raise HotkeyError(f"bad hotkey {spec!r}: {', '.join(sorted(unknown))} cannot hold a hotkey")
-    return modifiers, key
+        return check_recording_hotkey(spec)
+    except ValueError as exc:
+        raise HotkeyError(str(exc)) from exc
 
 
 class GlobalHotkey:

@@ -46,13 +46,14 @@ from tracker.format.trajectory import (
     Problem,
     Step,
     TrajectoryError,
-    _is_temporary,
+    desktop_origin,
+    is_temporary_file,
     read_trajectory,
     screenshot_name,
 )
 
 __all__ = ["DIFFICULTIES", "HUMAN_THOUGHT_SOURCE", "StepMarks", "TrajectoryEdit", "TrajectoryEditError",
-           "desktop_origin", "marked_screenshot", "recover_interrupted_save", "step_marks"]
+           "marked_screenshot", "recover_interrupted_save", "step_marks"]
 
 HUMAN_THOUGHT_SOURCE = "human"
 _PATH_KEYS = ("screenshot", "marked_screenshot")  # step fields that name a file of the trajectory
@@ -75,14 +76,6 @@ class StepMarks:
     point: tuple[int, int] | None = None
     end: tuple[int, int] | None = None
     rect: tuple[int, int, int, int] | None = None
-
-
-def desktop_origin(meta: dict) -> tuple[int, int]:
-    """The screenshots' top-left on the virtual desktop (the top-left-most screen corner)."""
-    # One rule for every reader of recorded screenshots: the replay planner's.
-    from pcagent.agent.planners.replay import _desktop_origin
-
-    return _desktop_origin(meta)
 
 
 def step_marks(step: Step, origin: tuple[int, int] = (0, 0)) -> StepMarks:
@@ -272,7 +265,7 @@ class TrajectoryEdit:
         deleted = set(self._deleted)
         (target / SCREENSHOT_DIR).mkdir()
         for entry in self.root.iterdir():
-            if entry.name in (META_FILE, STEPS_FILE, SCREENSHOT_DIR) or _is_temporary(entry.name):
+            if entry.name in (META_FILE, STEPS_FILE, SCREENSHOT_DIR) or is_temporary_file(entry.name):
                 continue
             _link_tree(entry, target / entry.name)  # whatever else the folder holds travels unchanged
         moved = self._link_screenshots(target, renumbered, deleted)
@@ -309,7 +302,7 @@ class TrajectoryEdit:
             relative = f"{SCREENSHOT_DIR}/{entry.name}"
             match = _NUMBERED.fullmatch(entry.name)
             old_index = int(match.group(1)) if match else None
-            if _is_temporary(entry.name) or (relative not in kept and (
+            if is_temporary_file(entry.name) or (relative not in kept and (
                     relative in self._deleted_paths or old_index in deleted)):
                 continue  # a deleted step's images leave with it
             new_relative = relative

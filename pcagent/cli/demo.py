@@ -29,7 +29,6 @@ from models.errors import ModelError
 from models.profile import ModelProfile
 from models.scripted_server import ScriptedServer
 from pcagent.cli import exit_codes
-from pcagent.cli.record import default_out
 from pcagent.cli.trace.inspect import print_steps
 from pcagent.testbed.recorder_process import RecorderProcess
 from pcagent.testbed.sampleapp_process import SampleAppError, start_sample_app, stop_process
@@ -40,6 +39,7 @@ from tracker.datasets.sources import DatasetError
 from tracker.format.actions import ActionError, parse_action
 from tracker.format.trajectory import Step, Trajectory, TrajectoryError, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
+from tracker.recording.options import new_trajectory_folder
 from tracker.report import write_report
 
 DEMO_TASK = "Enter the name Ada Lovelace, open Item 4, move the square, rename Item 2, scroll the list and save"
@@ -233,7 +233,7 @@ def run_demo(args) -> int:
         print("pcagent demo: xdotool is not installed (apt-get install xdotool, or run "
               "installer/install-debian.sh)", file=sys.stderr)
         return 1
-    out = Path(args.out) if args.out else default_out("demo")
+    out = Path(args.out) if args.out else new_trajectory_folder("demo")
     recorded, replayed = out / "recorded", out / "replayed"
     print("Starting the sample app on your display (hands off the mouse and keyboard) ..." if args.show
           else "Starting a virtual display and the sample app ...", flush=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from models.errors import ModelConfigError, ModelError
 from pcagent.testbed.virtual_display import DisplayError
 from tracker.recording.capture import NoDisplay
+from tracker.settings import SettingsError
 
 OK, FAILED, USAGE, MODEL_UNAVAILABLE, NO_DISPLAY, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -27,7 +28,7 @@ def exit_code_for(error: BaseException) -> int:
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt):
             return INTERRUPTED
-        if isinstance(seen, ModelConfigError):
+        if isinstance(seen, (ModelConfigError, SettingsError)):
             return USAGE
         if isinstance(seen, ModelError):
             return MODEL_UNAVAILABLE

@@ -3,6 +3,10 @@
 Task modes as in PC Tracker: a given task (`--task` text, or one entry of a task list
 with `--task-file` and `--task-id`), a free task (`--free`: described and rated after
 recording, then kept or discarded), or plain recording without a task.
+
+How it records comes from settings.toml as for the tray app ([recorder]: fps, idle_wait_s,
+accessibility, exclude_windows, trajectories_dir; [hotkeys]: pause, finish, fail, stop;
+[privacy]; [screenshots]; see tracker.recording.options), each option given here over it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,13 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 
 from pcagent.cli import exit_codes
-from tracker.recording.merge import MergeConfig
-from tracker.recording.recorder import DEFAULT_HOTKEYS, Recorder, RecorderConfig, RecorderError
-from tracker.format.trajectory import format_step_line, read_trajectory
 from tracker.format.screenshot_format import DEFAULT_FORMAT, FORMATS, load_screenshot_format
-from tracker.privacy import load_privacy_settings
+from tracker.format.trajectory import format_step_line, read_trajectory
+from tracker.recording.options import load_recording_options, new_trajectory_folder
+from tracker.recording.recorder import RECORDER_CONTROLS, Recorder, RecorderError
 from tracker.settings import SettingsError
 
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -30,14 +32,6 @@ class TaskFileError(ValueError):
     pass
 
 
-def data_dir() -> Path:
-    """Where trajectories go by default: $XDG_DATA_HOME/pcagent/trajectories."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "pcagent" / "trajectories"
-
-
-def default_out(prefix: str = "rec") -> Path:
-    return data_dir() / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def load_task(path: Path, task_id: str) -> dict:
@@ -106,23 +100,19 @@ def run_record(args) -> int:
         print(f"pcagent record: {exc}", file=sys.stderr)
         return 2
     try:
-        privacy = load_privacy_settings()
-        screenshots = load_screenshot_format(format=args.image_format, quality=args.image_quality)
+        options = load_recording_options(
+            fps=args.fps, idle_wait_s=args.idle_wait, accessibility=False if args.no_accessibility else None,
+            hotkeys={command: spec for command in RECORDER_CONTROLS
+                     if (spec := getattr(args, f"{command}_hotkey", None))})
+        # Exclusions only ever widen: a window settings.toml keeps out stays out.
+        options.exclude_windows = [*options.exclude_windows, *(args.exclude_window or [])]
+        config = options.recorder_config(thought_hotkey=False)  # no thought box here: that key is recorded
+        config.screenshot_format = load_screenshot_format(format=args.image_format, quality=args.image_quality)
     except SettingsError as exc:
         print(f"pcagent record: {exc}", file=sys.stderr)
         return exit_codes.USAGE
-    out = Path(args.out) if args.out else default_out()
-    hotkeys = dict(DEFAULT_HOTKEYS)
-    for command in hotkeys:
-        value = getattr(args, f"{command}_hotkey", None)
-        if value:
-            hotkeys[command] = value
-    config = RecorderConfig(
-        fps=args.fps, hotkeys=hotkeys, exclude_windows=args.exclude_window or [],
-        accessibility=not args.no_accessibility,
-        merge=MergeConfig(idle_wait_s=args.idle_wait if args.idle_wait > 0 else None),
-        privacy=privacy, screenshot_format=screenshots,
-    )
+    out = Path(args.out) if args.out else new_trajectory_folder("rec", options.folder())
+    hotkeys, privacy = config.hotkeys, config.privacy
     recorder = Recorder(out, task=task, config=config,
                         on_step=lambda step: print(format_step_line(step), flush=True),
                         on_status=lambda status: print(f"[{status}]", flush=True))
@@ -158,26 +148,31 @@ def run_record(args) -> int:
 
 def register(commands) -> None:
     record = commands.add_parser("record", help="record what you do on this desktop as a trajectory")
-    record.add_argument("--out", help="trajectory folder (default: ~/.local/share/pcagent/trajectories/rec-...)")
+    record.add_argument("--out", help="trajectory folder (default: rec-<date>-<time> in settings.toml's [recorder] "
+                                      "trajectories_dir, else in ~/.local/share/pcagent/trajectories)")
     task = record.add_mutually_exclusive_group()
     task.add_argument("--task", help="the task being demonstrated")
     task.add_argument("--task-file", help="a JSON task list; pick one with --task-id")
     task.add_argument("--free", action="store_true",
                       help="free task: describe and rate it after recording, or discard it")
     record.add_argument("--task-id", help="the id of the task in --task-file")
-    record.add_argument("--fps", type=float, default=10.0, help="screen frames per second kept (default 10)")
-    record.add_argument("--idle-wait", type=float, default=6.0,
-                        help="seconds without input that make a `wait` step; 0 turns it off (default 6)")
+    record.add_argument("--fps", type=float,
+                        help="screen frames per second kept (default: [recorder] fps in settings.toml, else 10)")
+    record.add_argument("--idle-wait", type=float,
+                        help="seconds without input that make a `wait` step; 0 turns it off (default: [recorder] "
+                             "idle_wait_s, else 6)")
     record.add_argument("--exclude-window", action="append", metavar="TEXT",
                         help="never record steps in windows whose title or application contains TEXT "
-                             "(repeatable)")
+                             "(repeatable; added to [recorder] exclude_windows)")
     record.add_argument("--no-accessibility", action="store_true",
-                        help="do not ask AT-SPI for the element under the pointer")
+                        help="do not ask AT-SPI for the element under the pointer (default: [recorder] "
+                             "accessibility, else ask)")
     record.add_argument("--image-format", choices=FORMATS,
                         help=f"how step screenshots are stored (default: settings.toml's [screenshots], else "
                              f"{DEFAULT_FORMAT}, lossless)")
     record.add_argument("--image-quality", type=int, metavar="Q",
                         help="store screenshots lossy at quality Q (1-100); without it they are lossless")
     for command in ("stop", "pause", "finish", "fail"):
-        record.add_argument(f"--{command}-hotkey", metavar="KEYS", help=f"hotkey for {command}, e.g. ctrl+shift+f12")
+        record.add_argument(f"--{command}-hotkey", metavar="KEYS",
+                            help=f"hotkey for {command}, e.g. ctrl+shift+f12 (default: [hotkeys] {command})")
     record.set_defaults(func=run_record)

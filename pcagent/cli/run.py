@@ -10,10 +10,10 @@ from pcagent.agent.planners import PLANNER_CHOICES
 from pcagent.agent.session import OpenedPlanner, SessionError, SessionOptions, print_report, run_session
 from pcagent.agent.types import MODES
 from pcagent.cli import exit_codes
-from pcagent.cli.record import default_out
 from tracker.format.trajectory import TrajectoryError, read_trajectory
 from tracker.format.screenshot_format import load_screenshot_format
 from tracker.privacy import load_privacy_settings
+from tracker.recording.options import new_trajectory_folder
 from tracker.settings import SettingsError
 
 DEFAULT_GROUNDER = "default"  # grounding.engines.DEFAULT_CHAIN: accessibility, OCR, icons
@@ -177,7 +177,7 @@ def run_agent(args) -> int:
         print(f"pcagent run: {exc}", file=sys.stderr)
         return exit_codes.exit_code_for(exc) if isinstance(exc, ModelError) else exit_codes.USAGE
     try:
-        return _session(args.task, Path(args.out) if args.out else default_out("run"), opened.planner,
+        return _session(args.task, Path(args.out) if args.out else new_trajectory_folder("run"), opened.planner,
                         opened.grounder, args, opened.settings)
     finally:
         opened.close()
@@ -196,5 +196,5 @@ def run_replay(args) -> int:
     except ValueError as exc:
         print(f"pcagent replay: {exc}", file=sys.stderr)
         return exit_codes.USAGE
-    return _session(opened.task, Path(args.out) if args.out else default_out("replay"), opened.planner, None,
+    return _session(opened.task, Path(args.out) if args.out else new_trajectory_folder("replay"), opened.planner, None,
                     args, opened.settings)

@@ -17,10 +17,12 @@ from typing import Mapping, Sequence
 
 
 class RecorderProcess:
-    def __init__(self, out: Path | str, *args: str, env: Mapping[str, str] | None = None,
+    def __init__(self, out: Path | str | None, *args: str, env: Mapping[str, str] | None = None,
                  program: Sequence[str] = (sys.executable, "-m", "pcagent")) -> None:
-        """`program` is what runs the `record` command (a benchmark may run a patched copy)."""
-        self.out = Path(out)
+        """`program` is what runs the `record` command (a benchmark may run a patched copy). `out` None: no
+        --out, so the recorder picks the folder (settings.toml's trajectories_dir); `out` is then the folder
+        it printed once started."""
+        self.out = Path(out) if out is not None else None
         self.args = [str(a) for a in args]
         self.env = dict(env) if env is not None else None
         self.program = [str(part) for part in program]
@@ -31,7 +33,7 @@ class RecorderProcess:
     def start(self, timeout: float = 30.0) -> "RecorderProcess":
         """Start recording; return once the recorder listens (it printed "Recording to")."""
         self.proc = subprocess.Popen(
-            [*self.program, "record", "--out", str(self.out), *self.args],
+            [*self.program, "record", *(["--out", str(self.out)] if self.out else []), *self.args],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, bufsize=1,
         )
@@ -46,6 +48,9 @@ class RecorderProcess:
                 self.kill()
                 raise RuntimeError("pcagent record did not start within %s s:\n%s" % (timeout, self.output))
             time.sleep(0.02)
+        if self.out is None:
+            started = next(line for line in self.lines if line.startswith("Recording to"))
+            self.out = Path(started.removeprefix("Recording to").strip())
         return self
 
     def _read(self) -> None:

@@ -148,7 +148,7 @@ class VirtualDisplay:
         """End every process this display started (newest first). Safe to call twice."""
         procs, self._procs = self._procs, []
         for proc in reversed(procs):
-            _end_process_group(proc)
+            end_process_group(proc)
         if self._xvfb_log is not None:
             self._xvfb_log.close()
             self._xvfb_log = None
@@ -194,7 +194,7 @@ class VirtualDisplay:
             os.close(write_fd)
         self._procs.append(proc)
         try:
-            number = _read_line(read_fd, timeout)
+            number = read_line_with_timeout(read_fd, timeout)
         finally:
             os.close(read_fd)
         if not number.strip().isdigit():
@@ -312,7 +312,7 @@ class VirtualDisplay:
         )
         self._procs.append(proc)
         assert proc.stdout is not None
-        address = _read_line(proc.stdout.fileno(), timeout).strip()
+        address = read_line_with_timeout(proc.stdout.fileno(), timeout).strip()
         if not address:
             raise DisplayError(f"dbus-daemon printed no address (exit {proc.poll()})")
         return address
@@ -339,7 +339,7 @@ def wait_for_a11y_bus(session_address: str, timeout: float = 10.0) -> str:
     raise DisplayError(f"org.a11y.Bus did not answer GetAddress: {last_error}")
 
 
-def _read_line(fd: int, timeout: float) -> str:
+def read_line_with_timeout(fd: int, timeout: float) -> str:
     """Read up to a newline from fd, giving up after timeout seconds."""
     data = b""
     deadline = time.monotonic() + timeout
@@ -357,7 +357,7 @@ def _read_line(fd: int, timeout: float) -> str:
     return data.decode(errors="replace").split("\n", 1)[0]
 
 
-def _end_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+def end_process_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
     """SIGTERM the process's group (it was started as a session leader), then SIGKILL if needed."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:

@@ -26,7 +26,13 @@ from grounding import coordinates
 from models.images import fit_to_pixels
 from models.text_excerpt import has_unsafe_controls, quoted
 from tracker.format import opencua, qwen_computer_use, uitars
-from tracker.format.actions import Action, ActionError, format_action, parse_action
+from tracker.format.actions import (
+    Action,
+    ActionError,
+    format_action,
+    format_action_in_model_space,
+    parse_action,
+)
 
 __all__ = ["BOOST_FORMATS", "DEFAULT_CONVENTIONS", "BoostConfigError", "BoostFrame", "SampleRejected",
            "boost_convention", "read_sample"]
@@ -36,13 +42,6 @@ BOOST_FORMATS = ("pcagent", "uitars", "opencua", "qwen_computer_use", "tool_call
 # planners assume); Qwen's computer_use has none: Qwen2.5-VL and Qwen3-VL differ.
 DEFAULT_CONVENTIONS = {"pcagent": "absolute", "uitars": "uitars_resized", "opencua": "uitars_resized",
                        "tool_calls": "absolute"}
-_SPACES = {
-    "absolute": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
-    "uitars_resized": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
-    "norm1000": "x and y run from 0 to 1000 across the screenshot's width and height; (0, 0) is its top-left",
-    "molmo_percent": "x and y are percent (0 to 100) of the screenshot's width and height; (0, 0) is its top-left",
-    "norm1": "x and y are fractions from 0 to 1 of the screenshot's width and height; (0, 0) is its top-left",
-}
 QUOTE = 160
 
 
@@ -76,34 +75,19 @@ def _fitted_size(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class BoostFrame:
-    """The screenshot as the model sees it: its coordinate space, and where it sits on the desktop."""
+class BoostFrame(coordinates.ScreenFrame):
+    """The screenshot as the model sees it (its coordinate space, where it sits on the desktop), and the
+    output format the model answers in."""
 
     action_format: str
-    convention: str
-    screen_size: tuple[int, int]  # the screenshot's pixels
-    sent_size: tuple[int, int]  # the copy the model is shown
-    origin: tuple[int, int]  # the screenshot's top-left on the virtual desktop
 
     @classmethod
     def for_screenshot(cls, action_format: str, convention: str, size: tuple[int, int], max_pixels: int,
                        origin: tuple[int, int]) -> BoostFrame:
-        return cls(action_format, convention, size, _fitted_size(size, max_pixels), origin)
-
-    def to_desktop(self, x: float, y: float) -> tuple[int, int]:
-        """A model-space point as a desktop pixel; CoordinateError when it is off the screenshot."""
-        px, py = coordinates.to_screen(x, y, self.convention, self.screen_size, self.sent_size)
-        return px + self.origin[0], py + self.origin[1]
-
-    def to_model(self, x: int, y: int) -> tuple[float, float]:
-        return coordinates.from_screen(x - self.origin[0], y - self.origin[1], self.convention,
-                                       self.screen_size, self.sent_size)
-
-    def extent(self) -> tuple[float, float]:
-        return coordinates.model_frame_size(self.convention, self.screen_size, self.sent_size)
+        return cls(convention, size, _fitted_size(size, max_pixels), origin, action_format)
 
     def coordinates_sentence(self) -> str:
-        return _SPACES[self.convention].format(w=self.sent_size[0], h=self.sent_size[1])
+        return coordinates.describe_convention(self.convention, self.sent_size)
 
     def tools(self) -> tuple[dict[str, Any], ...] | None:
         if self.action_format != "tool_calls":
@@ -131,17 +115,7 @@ class BoostFrame:
 
 
 def _render_pcagent(action: Action, frame: BoostFrame) -> str | None:
-    points = [p for p in (action.point, action.end) if p is not None]
-    if not points:
-        return None
-    decimals = 3 if frame.convention == "norm1" else 1 if frame.convention == "molmo_percent" else 0
-    pairs = [f"({x:.{decimals}f}, {y:.{decimals}f})" for x, y in (frame.to_model(*p) for p in points)]
-    if action.kind == "drag":
-        return f"drag from {pairs[0]} to {pairs[1]}"
-    canonical = format_action(action)
-    if action.kind == "scroll":
-        return canonical[:canonical.index(" at ")] + f" at {pairs[0]}"
-    return f"{canonical[:canonical.index(' (')]} {pairs[0]}"
+    return format_action_in_model_space(action, frame.to_model, coordinates.written_decimals(frame.convention))
 
 
 def _render_call(action: Action, frame: BoostFrame) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.profile import ModelProfile
-from tracker.format.trajectory import _atomic_write
+from tracker.format.trajectory import atomic_write
 
 __all__ = ["CachedAnswer", "ResponseCache", "default_cache_dir", "request_key"]
 
@@ -87,4 +87,4 @@ class ResponseCache:
     def put(self, key: str, answer: CachedAnswer) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, json.dumps(answer.to_json(), ensure_ascii=False).encode("utf-8"), sync=False)
+        atomic_write(path, json.dumps(answer.to_json(), ensure_ascii=False).encode("utf-8"), sync=False)

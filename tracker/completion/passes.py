@@ -29,7 +29,7 @@ from tracker.completion.prompts import PromptSet
 from tracker.completion.step_images import ImagePart, image_size
 from tracker.completion.trajectory_store import has_text
 from tracker.format.actions import CLICK_KINDS, Action, ActionError, parse_action
-from tracker.format.trajectory import Step, _utc_now_iso
+from tracker.format.trajectory import Step, desktop_origin, utc_now_iso
 
 __all__ = ["DEFAULT_PASSES", "OUTPUT_KEYS", "PASSES", "THOUGHT_MODES", "PassSettings", "TrajectoryView",
            "completion_record"]
@@ -62,21 +62,12 @@ class PassSettings:
 def completion_record(settings: PassSettings, *, status: str, model: str = "", cached: bool = False,
                       error: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {"status": status, "model": model or settings.model, "profile": settings.profile,
-                              "time": _utc_now_iso()}
+                              "time": utc_now_iso()}
     if status == "done":
         record["cached"] = cached
     if error is not None:
         record["error"] = error
     return record
-
-
-def _desktop_origin(meta: dict) -> tuple[int, int]:
-    """The screenshots' top-left on the virtual desktop: the top-left-most screen corner."""
-    screens = [s for s in meta.get("screens") or [] if isinstance(s, dict)]
-    try:
-        return (min(int(s["left"]) for s in screens), min(int(s["top"]) for s in screens)) if screens else (0, 0)
-    except (KeyError, TypeError, ValueError):
-        return (0, 0)
 
 
 def _task_text(meta: dict) -> str:
@@ -109,7 +100,7 @@ class TrajectoryView:
         self.root, self.meta, self.steps = root, meta, steps
         self.settings, self.prompts = settings, prompts
         self.task = _task_text(meta)
-        self.origin = _desktop_origin(meta)
+        self.origin = desktop_origin(meta)
 
     # ---- what a step offers ----
 

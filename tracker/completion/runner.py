@@ -36,7 +36,7 @@ from tracker.completion.prompts import PromptSet
 from tracker.completion.step_images import StepImageError
 from tracker.completion.trajectory_store import (LOG_FILE, CompletionLog, merge_fields, pending_results,
                                                  write_fields)
-from tracker.format.trajectory import TrajectoryError, _load
+from tracker.format.trajectory import TrajectoryError, read_with_line_numbers
 
 __all__ = ["CompletionOptions", "CompletionSummary", "Failure", "PassCounts", "complete_trajectories"]
 
@@ -165,7 +165,7 @@ class _Run:
 
     def add(self, root: Path) -> None:
         try:
-            meta, numbered, problems = _load(root)
+            meta, numbered, problems = read_with_line_numbers(root)
         except TrajectoryError as error:
             self.summary.problems.append(str(error))
             return

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from grounding.base import InvalidScreenshot, load_screenshot, screenshot_size
 from grounding.marks import mark_drag, mark_point
-from models.images import register_image_plugins
 
 __all__ = ["CLOSEUP_FRACTION", "CLOSEUP_ZOOM", "ImagePart", "StepImageError", "image_size"]
 
@@ -50,23 +50,18 @@ def _file_digest(path: Path) -> str:
 
 
 def _open(path: Path) -> Image.Image:
-    register_image_plugins()  # JPEG XL screenshots
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise StepImageError(f"screenshot {path} cannot be decoded: {exc}") from exc
+        return load_screenshot(path)
+    except InvalidScreenshot as exc:
+        raise StepImageError(f"screenshot {path} cannot be decoded: {exc.__cause__ or exc}") from exc
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file's header, without decoding the pixels."""
-    register_image_plugins()
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise StepImageError(f"screenshot {path} cannot be read as an image: {exc}") from exc
+        return screenshot_size(path)
+    except InvalidScreenshot as exc:
+        raise StepImageError(f"screenshot {path} cannot be read as an image: {exc.__cause__ or exc}") from exc
 
 
 def _closeup_box(size: tuple[int, int], point: tuple[int, int]) -> tuple[int, int, int, int]:

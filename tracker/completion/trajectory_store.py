@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracker.format.trajectory import STEPS_FILE, Step, _atomic_write, _parse_line
+from tracker.format.trajectory import STEPS_FILE, Step, atomic_write, parse_json_line
 
 __all__ = ["LOG_FILE", "CompletionLog", "has_text", "merge_fields", "pending_results", "write_fields"]
 
@@ -58,7 +58,7 @@ def write_fields(root: Path, updates: dict[int, dict[str, Any]]) -> int:
     seen: set[int] = set()
     changed = 0
     for number, raw in enumerate(lines):
-        obj = _parse_line(raw) if raw.strip() else None
+        obj = parse_json_line(raw) if raw.strip() else None
         index = obj.get("index") if isinstance(obj, dict) else None
         if not isinstance(index, int) or index not in updates or index in seen:
             continue
@@ -67,7 +67,7 @@ def write_fields(root: Path, updates: dict[int, dict[str, Any]]) -> int:
             lines[number] = json.dumps(obj, ensure_ascii=False).encode("utf-8")
             changed += 1
     if changed:
-        _atomic_write(path, b"\n".join(lines), sync=True)
+        atomic_write(path, b"\n".join(lines), sync=True)
     return changed
 
 
@@ -86,7 +86,7 @@ class CompletionLog:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        return [obj for obj in map(_parse_line, data.split(b"\n")) if isinstance(obj, dict)]
+        return [obj for obj in map(parse_json_line, data.split(b"\n")) if isinstance(obj, dict)]
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps({"time": round(time.time(), 3), **record}, ensure_ascii=False).encode("utf-8") + b"\n"

@@ -26,8 +26,13 @@ import shutil
 from pathlib import Path
 
 from tracker.datasets.samples import SampleCounts, sample_steps, training_samples
-from tracker.datasets.sources import DatasetError, PortableImage, portable_images
-from tracker.format.trajectory import Step, Trajectory
+from tracker.datasets.sources import (
+    DatasetError,
+    PortableImage,
+    portable_images,
+    unique_folder_name,
+)
+from tracker.format.trajectory import Step, Trajectory, atomic_write
 
 __all__ = ["DATASET_INFO_FILE", "LlamaFactoryExport", "dataset_info_entry"]
 
@@ -83,13 +88,7 @@ class LlamaFactoryExport:
         self._folders: set[str] = set()
 
     def _folder_for(self, trajectory: Trajectory) -> str:
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", trajectory.root.resolve().name) or "trajectory"
-        name, number = base, 1
-        while name in self._folders:
-            number += 1
-            name = f"{base}-{number}"
-        self._folders.add(name)
-        return name
+        return unique_folder_name(trajectory, self._folders)
 
     def add(self, trajectory: Trajectory) -> None:
         """Add a trajectory's samples; on DatasetError nothing of it is kept."""
@@ -135,6 +134,4 @@ class LlamaFactoryExport:
 
 
 def _write_json(path: Path, value: object, indent: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(value, ensure_ascii=False, indent=indent) + "\n").encode("utf-8"), sync=False)

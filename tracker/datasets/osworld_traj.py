@@ -25,7 +25,6 @@ Screenshots are written as PNG whatever the trajectory stores (tracker.datasets.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,9 @@ from typing import Any
 from PIL import Image
 
 from tracker.datasets.samples import SampleCounts, thought_of
-from tracker.datasets.sources import DatasetError, in_parallel, png_bytes, task_text, trajectory_file
+from tracker.datasets.sources import (
+    DatasetError, in_parallel, png_bytes, task_text, trajectory_file, unique_folder_name,
+)
 from tracker.format.action_convert import to_pyautogui
 from tracker.format.actions import ActionError, parse_action
 from tracker.format.trajectory import Step, Trajectory
@@ -142,13 +143,7 @@ class OSWorldExport:
     def _folder_for(self, trajectory: Trajectory) -> Path:
         if self.single:
             return self.out
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", trajectory.root.resolve().name) or "trajectory"
-        name, number = base, 1
-        while name in self._names:
-            number += 1
-            name = f"{base}-{number}"
-        self._names.add(name)
-        return self.out / name
+        return self.out / unique_folder_name(trajectory, self._names)
 
     def add(self, trajectory: Trajectory) -> None:
         """Write one trajectory's result folder; on DatasetError what this call wrote is removed again."""

@@ -28,8 +28,7 @@ from typing import Any
 
 from tracker.datasets.samples import SampleCounts, accepted_boosts, image_action_text, thought_of
 from tracker.datasets.sources import DatasetError, PortableImage, portable_images, task_text
-from tracker.format.trajectory import Step, Trajectory
-from tracker.refine.marks import desktop_origin
+from tracker.format.trajectory import Step, Trajectory, desktop_origin
 
 __all__ = ["PARQUET_COLUMNS", "ParquetExport", "text_of"]
 

@@ -13,8 +13,8 @@ sample without a thought, with its typed text redacted, or without a screenshot;
 how many were left out and why.
 
 Actions and history are written in pixels of the screenshot (step coordinates minus the virtual desktop's
-top-left, tracker.refine.marks.desktop_origin), the last ``history_steps`` steps of the history as thought
-plus action. The preamble (role and action space) may be replaced with a researcher's own text.
+top-left, tracker.format.trajectory.desktop_origin), the last ``history_steps`` steps of the history as
+thought plus action. The preamble (role and action space) may be replaced with a researcher's own text.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterator
 
 from tracker.datasets.sources import task_text
 from tracker.format.actions import Action, ActionError, drag, format_action, parse_action
-from tracker.format.trajectory import Step, Trajectory
-from tracker.refine.marks import desktop_origin
+from tracker.format.trajectory import Step, Trajectory, desktop_origin
 
 __all__ = ["DEFAULT_PREAMBLE", "HISTORY_STEPS", "STEP_SELECTIONS", "SampleCounts", "TrainingSample",
            "accepted_boosts", "image_action", "image_action_text", "response_text", "sample_steps", "thought_of",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from tracker.format.trajectory import META_FILE, Step, Trajectory, TrajectoryErr
 
 __all__ = ["DatasetError", "ImageFile", "PORTABLE_FORMATS", "PortableImage", "find_trajectories", "in_parallel",
            "load_trajectory", "portable_image", "portable_images", "read_image_file",
-           "png_bytes", "step_image", "task_text", "trajectory_file"]
+           "png_bytes", "step_image", "task_text", "trajectory_file", "unique_folder_name"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,6 +89,19 @@ def task_text(meta: dict) -> str:
     task = meta.get("task")
     description = task.get("description") if isinstance(task, dict) else None
     return description.strip() if isinstance(description, str) else ""
+
+
+def unique_folder_name(trajectory: Trajectory, taken: set[str]) -> str:
+    """A folder name for one trajectory's files in an export: its own folder's name in safe characters,
+    made unique among ``taken`` with -2, -3, ... (two sources may hold folders of the same name); the
+    name is added to ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", trajectory.root.resolve().name) or "trajectory"
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base}-{number}"
+    taken.add(name)
+    return name
 
 
 def trajectory_file(trajectory: Trajectory, relative: str) -> Path:

@@ -27,7 +27,7 @@ __all__ = [
     "Action", "ActionError",
     "click", "right_click", "middle_click", "double_click", "click_element", "drag", "scroll",
     "press_key", "hotkey", "type_text", "call_user", "WAIT", "FINISH", "FAIL",
-    "parse_action", "format_action", "normalize_key",
+    "parse_action", "format_action", "format_action_in_model_space", "normalize_key",
 ]
 
 
@@ -327,6 +327,27 @@ def format_action(action: Action) -> str:
     if kind == "call_user":
         return f"call user: {action.text}"
     return kind  # wait, finish, fail
+
+
+def format_action_in_model_space(action: Action, to_model: Callable[[int, int], tuple[float, float]],
+                                 decimals: int = 0) -> str:
+    """The canonical text of an action with its points in a model's coordinate space: how a model that
+    answers in that space is shown the steps before.
+
+    ``to_model`` maps a desktop pixel there (grounding.coordinates.ScreenFrame.to_model; its errors pass
+    through); each coordinate is written with ``decimals`` places. A scroll's notches, and every action
+    without a point, are written as :func:`format_action` writes them.
+    """
+    canonical = format_action(action)
+    points = [p for p in (action.point, action.end) if p is not None]
+    if not points:
+        return canonical
+    pairs = [f"({x:.{decimals}f}, {y:.{decimals}f})" for x, y in (to_model(*p) for p in points)]
+    if action.kind == "drag":
+        return f"drag from {pairs[0]} to {pairs[1]}"
+    if action.kind == "scroll":
+        return f"{canonical[:canonical.index(' at ')]} at {pairs[0]}"
+    return f"{_CLICK_WORDS[action.kind]} {pairs[0]}"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,6 +6,12 @@ time), ``action`` (PC Tracker's text), ``screenshot``, ``element`` (a name, "Unk
 ({left, top, right, bottom} or null) and, after post-processing, ``marked_screenshot``,
 ``action_description``, ``action_description_checked`` and ``thought``.
 
+A raw recording (before PC Agent's refinement) holds a drag as two lines: ``press (x, y)``, where the button
+went down (its screenshot, time and element), then ``drag to (x, y)``, where it came up. The import merges
+them as PC Agent's refinement does: one ``drag from (x, y) to (x2, y2)`` step with the press's screenshot,
+time and element, or a click at the press when the ends are within DRAG_TOLERANCE_PX (|dx| + |dy|). A press
+with no ``drag to`` after it, or a ``drag to`` with no press before it, is skipped with a warning.
+
 The whole recording is validated before anything is written, so a bad line never leaves half a trajectory.
 """
 
@@ -22,16 +28,22 @@ from typing import Any
 from PIL import Image
 
 from models.images import register_image_plugins
-from tracker.format.actions import ActionError, format_action, parse_action
-from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
+from tracker.format.actions import ActionError, click, drag, format_action, parse_action
 from tracker.format.screenshot_format import PIL_FORMATS
+from tracker.format.trajectory import Step, TrajectoryError, TrajectoryWriter, new_meta
 from tracker.format.trajectory_check import png_problem
+from tracker.refine.options import DRAG_TOLERANCE_PX
 
 __all__ = ["PCTrackerImportError", "import_pctracker", "read_task_markdown"]
 
 TIMESTAMP_FORMAT = "%Y-%m-%d_%H:%M:%S"
 # Keys of a PC Tracker line that become fields of our step; every other key is kept in step.extra.
 _CONSUMED_KEYS = {"timestamp", "action", "screenshot", "marked_screenshot", "element", "rect", "thought"}
+# The two halves of a drag in a raw recording, outside the action grammar (see the module docstring).
+_RAW_DRAG_HALVES = {
+    "press": re.compile(r"press\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)", re.IGNORECASE),
+    "drag to": re.compile(r"drag\s+to\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)", re.IGNORECASE),
+}
 
 
 class PCTrackerImportError(Exception):
@@ -44,8 +56,10 @@ class _SourceStep:
 
     line: int
     data: dict
-    action: str  # canonical
+    action: str  # canonical; for a raw drag half, its text as written
     time: float
+    drag_half: str | None = None  # "press" or "drag to" (a raw drag half, at `point`); None: an action
+    point: tuple[int, int] | None = None
 
 
 def _find_jsonl(src: Path) -> Path:
@@ -91,7 +105,8 @@ def _parse_timestamp(value: object, where: str) -> float:
 
 
 def _read_lines(jsonl: Path) -> list[_SourceStep]:
-    """Parse and validate every line, raising on the first one that cannot be imported."""
+    """Parse and validate every line, raising on the first one that cannot be imported; raw drag halves
+    are kept as they are for `_merge_drag_halves`."""
     steps: list[_SourceStep] = []
     raw_lines = jsonl.read_text(encoding="utf-8-sig").splitlines()
     for number, raw in enumerate(raw_lines, start=1):
@@ -106,14 +121,49 @@ def _read_lines(jsonl: Path) -> list[_SourceStep]:
             raise PCTrackerImportError(f"{where}: a step must be a JSON object")
         if not isinstance(data.get("action"), str):
             raise PCTrackerImportError(f"{where}: missing action text")
+        moment = _parse_timestamp(data.get("timestamp"), where)
+        half = next(((name, match) for name, pattern in _RAW_DRAG_HALVES.items()
+                     if (match := pattern.fullmatch(data["action"].strip()))), None)
+        if half is not None:
+            name, match = half
+            steps.append(_SourceStep(number, data, data["action"].strip(), moment, drag_half=name,
+                                     point=(int(match.group(1)), int(match.group(2)))))
+            continue
         try:
             action = format_action(parse_action(data["action"]))
         except ActionError as error:
             raise PCTrackerImportError(f"{where}: cannot import action: {error}") from None
-        steps.append(_SourceStep(number, data, action, _parse_timestamp(data.get("timestamp"), where)))
+        steps.append(_SourceStep(number, data, action, moment))
     if not steps:
         raise PCTrackerImportError(f"{jsonl} holds no steps")
     return steps
+
+
+def _merge_drag_halves(steps: list[_SourceStep], file_name: str, warnings: list[str]) -> list[_SourceStep]:
+    """`press (x, y)` + `drag to (x2, y2)` -> one drag (or a click at the press, within DRAG_TOLERANCE_PX) on
+    the press's line, screenshot, time and element; a half without its other half is skipped, warned."""
+    merged: list[_SourceStep] = []
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        following = steps[i + 1] if i + 1 < len(steps) else None
+        if step.drag_half is None:
+            merged.append(step)
+        elif step.drag_half == "press" and following is not None and following.drag_half == "drag to":
+            (x1, y1), (x2, y2) = step.point, following.point
+            if abs(x2 - x1) + abs(y2 - y1) <= DRAG_TOLERANCE_PX:
+                action = format_action(click(x1, y1))  # pressed, wobbled, released: still a click
+            else:
+                action = format_action(drag(x1, y1, x2, y2))
+            merged.append(_SourceStep(step.line, step.data, action, step.time))
+            i += 2
+            continue
+        elif step.drag_half == "press":
+            warnings.append(f"{file_name}:{step.line}: {step.action!r} has no `drag to` after it; skipped")
+        else:
+            warnings.append(f"{file_name}:{step.line}: {step.action!r} has no `press` before it; skipped")
+        i += 1
+    return merged
 
 
 def _resolve(base: Path, relative: object, where: str, warnings: list[str]) -> Path | None:
@@ -204,18 +254,21 @@ def import_pctracker(src: Path | str, dest: Path | str) -> tuple[Path, list[str]
     """Import a PC Tracker recording as a pcagent trajectory folder at ``dest``.
 
     ``src`` is the recording's .jsonl file, or a folder holding exactly one. Returns ``(dest, warnings)``:
-    the warnings name steps whose screenshots were missing or damaged and fields that were dropped; such
-    steps are imported without them. Raises :class:`PCTrackerImportError` (before writing anything) for a
-    recording that cannot be imported: no steps, a line that is not JSON, an action outside the grammar,
-    a bad timestamp, or a ``dest`` that exists and is not empty.
+    the warnings name steps whose screenshots were missing or damaged and fields that were dropped (such
+    steps are imported without them), and raw drag halves that were skipped. Raises
+    :class:`PCTrackerImportError` (before writing anything) for a recording that cannot be imported: no
+    steps, a line that is not JSON, an action outside the grammar, a bad timestamp, or a ``dest`` that
+    exists and is not empty.
     """
     jsonl = _find_jsonl(Path(src))
     dest = Path(dest)
     base = jsonl.parent
-    source_steps = _read_lines(jsonl)
+    warnings: list[str] = []
+    source_steps = _merge_drag_halves(_read_lines(jsonl), jsonl.name, warnings)
+    if not source_steps:
+        raise PCTrackerImportError(f"{jsonl} holds no steps to import: {'; '.join(warnings)}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise PCTrackerImportError(f"{dest} already exists and is not empty")
-    warnings: list[str] = []
     markdown = jsonl.with_suffix(".md")
     if markdown.is_file():
         task = read_task_markdown(markdown)

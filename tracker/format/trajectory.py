@@ -33,7 +33,9 @@ from tracker.format.actions import Action, ActionError, format_action, parse_act
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "ACTORS", "META_FILE", "STEPS_FILE", "SCREENSHOT_DIR",
     "TrajectoryError", "Problem", "Step", "Trajectory", "TrajectoryWriter",
-    "new_meta", "read_trajectory", "format_step_line", "screenshot_name",
+    "new_meta", "desktop_origin", "read_trajectory", "read_with_line_numbers", "format_step_line",
+    "screenshot_name", "atomic_write", "is_temporary_file", "parse_json_line", "utc_now_iso", "is_json_int",
+    "is_finite_number",
 ]
 
 FORMAT_NAME = "pcagent-trajectory"
@@ -63,11 +65,12 @@ class Problem:
         return f"{self.severity}: {self.where}: {self.message}"
 
 
-def _is_int(value: object) -> bool:
+def is_json_int(value: object) -> bool:
+    """An integer as the format means it: JSON's true and false are not (Python counts bool as int)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def is_finite_number(value: object) -> bool:
     """A finite number: JSON readers accept NaN and 1e400 (infinity), which no time or size can be."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -108,9 +111,9 @@ class Step:
         for key in ("index", "time", "actor", "action"):
             if key not in data:
                 raise ValueError(f"step is missing {key!r}")
-        if not _is_int(data["index"]) or data["index"] < 0:
+        if not is_json_int(data["index"]) or data["index"] < 0:
             raise ValueError(f"step index must be a non-negative integer, not {data['index']!r}")
-        if not _is_number(data["time"]):
+        if not is_finite_number(data["time"]):
             raise ValueError(f"step time must be a number (unix seconds), not {data['time']!r}")
         for key in ("actor", "action"):
             if not isinstance(data[key], str):
@@ -120,7 +123,8 @@ class Step:
             raise ValueError(f"step screenshot must be a relative path or null, not {screenshot!r}")
         pointer = data.get("pointer")
         if pointer is not None:
-            if not isinstance(pointer, (list, tuple)) or len(pointer) != 2 or not all(map(_is_int, pointer)):
+            if not isinstance(pointer, (list, tuple)) or len(pointer) != 2 \
+                    or not all(map(is_json_int, pointer)):
                 raise ValueError(f"step pointer must be [x, y] integers or null, not {pointer!r}")
             pointer = (pointer[0], pointer[1])
         for key in ("element", "window"):
@@ -150,7 +154,8 @@ class Trajectory:
 # Metadata
 
 
-def _utc_now_iso() -> str:
+def utc_now_iso() -> str:
+    """Now in UTC to the millisecond, as meta.json and the completion records write it: "...T12:00:00.000Z"."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -178,7 +183,7 @@ def new_meta(task: dict | None = None, screens: list[dict] | None = None, record
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "id": uuid.uuid4().hex,
-        "created": _utc_now_iso(),
+        "created": utc_now_iso(),
         "task": task if task is not None else {"mode": "none"},
         "platform": {
             "os": platform.system(),
@@ -197,6 +202,20 @@ def new_meta(task: dict | None = None, screens: list[dict] | None = None, record
     return meta
 
 
+def desktop_origin(meta: dict) -> tuple[int, int]:
+    """The virtual desktop's top-left corner: where pixel (0, 0) of a screenshot lies in step coordinates.
+
+    The top-left-most corner of meta.json's screens, (0, 0) without any; a screen whose left or top is not
+    an integer is passed over (the strict checker reports it), so one bad entry does not move the rest.
+    """
+    screens = meta.get("screens")
+    corners = [(s["left"], s["top"]) for s in screens if isinstance(s, dict)
+               and is_json_int(s.get("left")) and is_json_int(s.get("top"))] if isinstance(screens, list) else []
+    if not corners:
+        return (0, 0)
+    return (min(left for left, _ in corners), min(top for _, top in corners))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Writing
 
@@ -206,12 +225,13 @@ def screenshot_name(index: int, ext: str = "png") -> str:
     return f"{SCREENSHOT_DIR}/{index:06d}.{ext}"
 
 
-def _is_temporary(name: str) -> bool:
-    """Our temporary files are hidden and end in .tmp, so no reader takes them for real files."""
+def is_temporary_file(name: str) -> bool:
+    """Whether ``name`` is one of our temporary files (atomic_write's): hidden and ending in .tmp, so that no
+    reader takes it for a real file."""
     return name.startswith(".") and name.endswith(".tmp")
 
 
-def _atomic_write(path: Path, data: bytes, *, sync: bool) -> None:
+def atomic_write(path: Path, data: bytes, *, sync: bool) -> None:
     """Write data to path so that a crash leaves either the old file or the new one, never a part."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
@@ -260,19 +280,19 @@ class TrajectoryWriter:
         (self.root / SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
         steps_path = self.root / STEPS_FILE
         self.next_index = _repair_and_count(steps_path)
-        _atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
+        atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
         self._steps = open(steps_path, "ab")
 
     # Screenshots are written before their step, possibly from worker threads; no lock is needed
     # because each goes to its own temporary name.
     def save_screenshot(self, index: int, data: bytes, ext: str = "png") -> str:
         """Store a screenshot atomically and return its relative path ("screenshots/000003.png")."""
-        if not _is_int(index) or index < 0:
+        if not is_json_int(index) or index < 0:
             raise ValueError(f"screenshot index must be a non-negative integer, not {index!r}")
         if not _EXT_PATTERN.fullmatch(ext):
             raise ValueError(f"screenshot extension must be like 'png' or 'marked.png', not {ext!r}")
         relative = screenshot_name(index, ext)
-        _atomic_write(self.root / relative, bytes(data), sync=self._sync)
+        atomic_write(self.root / relative, bytes(data), sync=self._sync)
         return relative
 
     def append_step(self, step: Step) -> None:
@@ -312,7 +332,7 @@ class TrajectoryWriter:
             self._steps.flush()
             data = path.read_bytes()
             cut = data.rstrip(b"\n").rfind(b"\n") + 1
-            last = _parse_line(data[cut:]) if data.strip() else None
+            last = parse_json_line(data[cut:]) if data.strip() else None
             if not isinstance(last, dict):
                 raise ValueError("there is no step to amend yet")
             amended = json.loads(json.dumps(last))
@@ -323,7 +343,7 @@ class TrajectoryWriter:
             line = (json.dumps(amended, ensure_ascii=False) + "\n").encode("utf-8")
             self._steps.close()
             try:
-                _atomic_write(path, data[:cut] + line, sync=self._sync)
+                atomic_write(path, data[:cut] + line, sync=self._sync)
             finally:
                 self._steps = open(path, "ab")
             return step
@@ -342,7 +362,7 @@ class TrajectoryWriter:
         """Set top-level meta.json fields and rewrite it atomically."""
         with self._lock:
             self.meta.update(fields)
-            _atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
+            atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
 
     def close(self, outcome: str | None = None) -> None:
         """Finish the trajectory: record the outcome (if given) and the end time. Idempotent."""
@@ -353,8 +373,8 @@ class TrajectoryWriter:
             self._steps.close()
             if outcome is not None:
                 self.meta["outcome"] = outcome
-            self.meta["ended"] = _utc_now_iso()
-            _atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
+            self.meta["ended"] = utc_now_iso()
+            atomic_write(self.root / META_FILE, _dump_meta(self.meta), sync=True)
 
     @property
     def closed(self) -> bool:
@@ -374,7 +394,7 @@ def _repair_and_count(steps_path: Path) -> int:
     data = steps_path.read_bytes()
     if data and not data.endswith(b"\n"):
         head, newline, tail = data.rpartition(b"\n")
-        if _parse_line(tail) is None:
+        if parse_json_line(tail) is None:
             with open(steps_path, "r+b") as handle:
                 handle.truncate(len(head) + len(newline))
         else:  # a complete object that only lacks its newline
@@ -382,8 +402,8 @@ def _repair_and_count(steps_path: Path) -> int:
                 handle.write(b"\n")
     next_index = 0
     for line in steps_path.read_bytes().split(b"\n"):
-        obj = _parse_line(line)
-        if isinstance(obj, dict) and _is_int(obj.get("index")):
+        obj = parse_json_line(line)
+        if isinstance(obj, dict) and is_json_int(obj.get("index")):
             next_index = max(next_index, obj["index"] + 1)
     return next_index
 
@@ -392,7 +412,7 @@ def _repair_and_count(steps_path: Path) -> int:
 # Reading
 
 
-def _parse_line(raw: bytes) -> Any | None:
+def parse_json_line(raw: bytes) -> Any | None:
     """The JSON value of one line, or None if it is not valid UTF-8 JSON."""
     try:
         return json.loads(raw.decode("utf-8"))
@@ -435,7 +455,7 @@ def _read_steps(root: Path) -> tuple[list[tuple[int, dict]], list[Problem]]:
         if not raw.strip():
             continue
         where = f"{STEPS_FILE}:{number + 1}"
-        obj = _parse_line(raw)
+        obj = parse_json_line(raw)
         if obj is None:
             if number == last_content:  # what a recorder killed mid-write leaves behind
                 problems.append(Problem("warning", where, "incomplete last line skipped"))
@@ -451,8 +471,9 @@ def _read_steps(root: Path) -> tuple[list[tuple[int, dict]], list[Problem]]:
     return objects, problems
 
 
-def _load(root: Path) -> tuple[dict, list[tuple[int, Step]], list[Problem]]:
-    """meta.json, the readable steps with their line numbers, and the reader's problems."""
+def read_with_line_numbers(root: Path) -> tuple[dict, list[tuple[int, Step]], list[Problem]]:
+    """meta.json, the readable steps each with its steps.jsonl line number, and the reader's problems: what
+    :func:`read_trajectory` reads, for callers that name lines (the checker, completion). Raises as it does."""
     meta = _read_meta(root)
     objects, problems = _read_steps(root)
     steps: list[tuple[int, Step]] = []
@@ -470,7 +491,7 @@ def read_trajectory(root: Path | str) -> Trajectory:
     Raises :class:`TrajectoryError` only when meta.json is missing or not a JSON object.
     """
     root = Path(root)
-    meta, steps, problems = _load(root)
+    meta, steps, problems = read_with_line_numbers(root)
     return Trajectory(root=root, meta=meta, steps=[step for _, step in steps], problems=problems)
 
 

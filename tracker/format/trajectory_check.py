@@ -18,7 +18,7 @@ from tracker.format.actions import MAX_COORDINATE, Action, ActionError, format_a
 from tracker.format.screenshot_format import PIL_FORMATS
 from tracker.format.trajectory import (
     ACTORS, FORMAT_NAME, FORMAT_VERSION, META_FILE, SCREENSHOT_DIR, STEPS_FILE, Problem, Step, TrajectoryError,
-    _is_int, _is_number, _is_temporary, _load,
+    is_finite_number, is_json_int, is_temporary_file, read_with_line_numbers,
 )
 
 __all__ = ["check_trajectory", "png_problem", "REQUIRED_META_KEYS"]
@@ -34,7 +34,7 @@ def _check_image(root: Path, relative: str) -> str | None:
     if Path(relative).is_absolute() or ".." in Path(relative).parts or "\\" in relative:
         return f"screenshot path {relative!r} must be relative and inside the trajectory"
     path = root / relative
-    if _is_temporary(path.name):
+    if is_temporary_file(path.name):
         return f"screenshot path {relative!r} names a temporary file"
     if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
         return f"screenshot {relative} links outside the trajectory"
@@ -81,7 +81,7 @@ def _check_meta(meta: dict) -> list[Problem]:
     if meta.get("format") != FORMAT_NAME:
         problems.append(Problem("error", META_FILE, f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}"))
     version = meta.get("version")
-    if not _is_int(version):
+    if not is_json_int(version):
         problems.append(Problem("error", META_FILE, f"version must be an integer, not {version!r}"))
     elif version > FORMAT_VERSION:
         problems.append(Problem("error", META_FILE, f"format version {version} is newer than this reader "
@@ -95,7 +95,7 @@ def _check_meta(meta: dict) -> list[Problem]:
         problems.append(Problem("error", META_FILE, "screens must be a list"))
     for number, screen in enumerate(meta.get("screens") if isinstance(meta.get("screens"), list) else []):
         fields = ("left", "top", "width", "height")
-        if not isinstance(screen, dict) or not all(_is_int(screen.get(key)) for key in fields):
+        if not isinstance(screen, dict) or not all(is_json_int(screen.get(key)) for key in fields):
             problems.append(Problem("error", META_FILE, f"screens[{number}] must have integer {', '.join(fields)}, "
                                                         f"not {screen!r}"))
     if meta.get("outcome") is None:
@@ -129,7 +129,7 @@ def _check_step(root: Path, step: Step, where: str) -> list[Problem]:
 
 
 def _is_coordinate(value: object) -> bool:
-    return _is_int(value) and abs(value) <= MAX_COORDINATE
+    return is_json_int(value) and abs(value) <= MAX_COORDINATE
 
 
 def _check_element_and_window(step: Step, where: str) -> list[Problem]:
@@ -151,7 +151,7 @@ def _check_element_and_window(step: Step, where: str) -> list[Problem]:
                                                     f"with left <= right and top <= bottom, not {rect!r}"))
     timing = step.extra.get("timing")
     if isinstance(timing, dict):
-        bad = [k for k, v in timing.items() if not _is_number(v)]
+        bad = [k for k, v in timing.items() if not is_finite_number(v)]
         if bad:
             problems.append(Problem("error", where, f"timing {', '.join(bad)} must be finite numbers"))
     return problems
@@ -199,7 +199,7 @@ def _check_completed_fields(step: Step, where: str) -> list[Problem]:
     reflection = extra.get("reflection")
     if reflection is not None and not (
             isinstance(reflection, dict) and all(isinstance(reflection.get(k), bool) for k in ("correct", "redundant"))
-            and isinstance(reflection.get("text"), str) and _is_int(reflection.get("previous_step"))
+            and isinstance(reflection.get("text"), str) and is_json_int(reflection.get("previous_step"))
             and reflection["previous_step"] < step.index):
         found.append("reflection must be {previous_step (an earlier index), correct, redundant (true/false), text}")
     boost = extra.get("boost")
@@ -233,7 +233,7 @@ def check_trajectory(root: Path | str) -> list[Problem]:
     """Everything wrong with a trajectory folder: reader problems plus format, step and file checks."""
     root = Path(root)
     try:
-        meta, steps, problems = _load(root)
+        meta, steps, problems = read_with_line_numbers(root)
     except TrajectoryError as error:
         return [Problem("error", META_FILE, str(error))]
     problems.extend(_check_meta(meta))
@@ -253,7 +253,7 @@ def check_trajectory(root: Path | str) -> list[Problem]:
     screenshots = root / SCREENSHOT_DIR
     if screenshots.is_dir():
         for path in sorted(screenshots.iterdir()):
-            if _is_temporary(path.name):
+            if is_temporary_file(path.name):
                 problems.append(Problem("warning", f"{SCREENSHOT_DIR}/{path.name}",
                                         "leftover temporary file from an interrupted write"))
     for path in sorted(root.glob(f".{META_FILE}.*.tmp")):

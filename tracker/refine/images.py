@@ -9,10 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from grounding.base import load_screenshot
-from models.images import register_image_plugins
 from tracker.format.screenshot_format import FORMATS, LOSSY_ONLY, ScreenshotFormat
 
-__all__ = ["DEFAULT_LOSSY_QUALITY", "encode_like", "image_size", "same_pixels", "screenshot_extension"]
+__all__ = ["DEFAULT_LOSSY_QUALITY", "encode_like", "same_pixels", "screenshot_extension"]
 
 DEFAULT_LOSSY_QUALITY = 90  # for a lossy source whose meta.json does not say its quality
 _FORMAT_OF_EXTENSION = {"png": "png", "jxl": "jxl", "webp": "webp", "avif": "avif", "jpg": "jpeg", "jpeg": "jpeg"}
@@ -35,13 +34,6 @@ def same_pixels(first: Path, second: Path) -> bool:
         return True
     a, b = load_screenshot(first), load_screenshot(second)
     return a.size == b.size and a.tobytes() == b.tobytes()
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding its pixels."""
-    register_image_plugins()
-    with Image.open(path) as image:
-        return image.size
 
 
 def encode_like(image: Image.Image, source: Path, meta: dict) -> tuple[bytes, str]:

@@ -7,8 +7,9 @@
     anything else   nothing (keys, typing, wait, finish, fail, call user: PC Agent marks none of them)
 
 Step coordinates are virtual-desktop pixels; a screenshot's pixel (0, 0) is the desktop's top-left corner,
-which :func:`desktop_origin` reads from meta.json's screens (it is (0, 0) unless a monitor lies left of or
-above the primary one). The drawing itself is grounding.marks' (the verifier's marks), so both look alike.
+which :func:`tracker.format.trajectory.desktop_origin` reads from meta.json's screens (it is (0, 0) unless
+a monitor lies left of or above the primary one). The drawing itself is grounding.marks' (the verifier's
+marks), so both look alike.
 """
 
 from __future__ import annotations
@@ -20,15 +21,7 @@ from grounding.marks import mark_drag, mark_point
 from tracker.format.actions import CLICK_KINDS, ActionError, parse_action
 from tracker.format.trajectory import Step
 
-__all__ = ["desktop_origin", "draw_marks", "has_marks", "mark_geometry"]
-
-def desktop_origin(meta: dict) -> Point:
-    """The virtual desktop's top-left corner: where pixel (0, 0) of a screenshot lies in step coordinates."""
-    screens = [s for s in meta.get("screens") or [] if isinstance(s, dict)
-               and isinstance(s.get("left"), int) and isinstance(s.get("top"), int)]
-    if not screens:
-        return (0, 0)
-    return (min(s["left"] for s in screens), min(s["top"] for s in screens))
+__all__ = ["draw_marks", "has_marks", "mark_geometry"]
 
 
 def _scroll_point(step: Step, point: Point | None) -> Point | None:
@@ -74,8 +67,8 @@ def has_marks(step: Step) -> bool:
 def draw_marks(image: Image.Image, step: Step, origin: Point = (0, 0)) -> Image.Image:
     """A copy of ``image`` (RGB) with ``step``'s action marked; an unmarked copy when there is nothing to mark.
 
-    ``origin`` is the virtual desktop's top-left (:func:`desktop_origin` of the trajectory's meta); step
-    coordinates minus ``origin`` are image pixels. ``image`` itself is never modified.
+    ``origin`` is the virtual desktop's top-left (:func:`tracker.format.trajectory.desktop_origin` of the
+    trajectory's meta); step coordinates minus ``origin`` are image pixels. ``image`` itself is never modified.
     """
     geometry = mark_geometry(step)
     if geometry is None:

@@ -21,10 +21,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from grounding.base import screenshot_size
 from tracker.format.actions import ActionError, format_action, parse_action
+from tracker.format.trajectory import desktop_origin
 from tracker.recording.own_windows import OWN_WINDOWS_KEY
-from tracker.refine.images import image_size
-from tracker.refine.marks import desktop_origin
 from tracker.refine.options import RefineOptions
 from tracker.refine.passes import PassLog, Work
 
@@ -146,7 +146,7 @@ def normalize(work: Work, log: PassLog, options: RefineOptions) -> None:
     """Scale every coordinate to ``options.resolution``; sets ``work.resolution`` for the screenshots."""
     target = options.resolution
     origin = desktop_origin(work.meta)
-    sizes = {id(d): image_size(work.root / d.step.screenshot) for d in work.drafts if d.step.screenshot}
+    sizes = {id(d): screenshot_size(work.root / d.step.screenshot) for d in work.drafts if d.step.screenshot}
     desktop = desktop_size(work.meta)
     fallback = desktop or (Counter(sizes.values()).most_common(1)[0][0] if sizes else None)
     if fallback is None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_PASSES", "FINISH_MODES", "PASS_NAMES", "RESOLUTION_PRESETS", "OptionsError", "RefineOptions",
-           "parse_resolution"]
+__all__ = ["DEFAULT_PASSES", "DRAG_TOLERANCE_PX", "FINISH_MODES", "PASS_NAMES", "RESOLUTION_PRESETS", "OptionsError",
+           "RefineOptions", "parse_resolution"]
 
 PASS_NAMES = ("drop-unusable", "own-windows", "merge-drag", "drop-redundant", "drop-unchanged", "force-finish",
               "vertical-scroll", "normalize", "marks")
@@ -29,6 +29,7 @@ DEFAULT_PASSES = frozenset(PASS_NAMES) - {"vertical-scroll", "normalize"}
 RESOLUTION_PRESETS = {"1080p": (1920, 1080), "720p": (1280, 720)}
 FINISH_MODES = ("append", "replace")
 MAX_RESOLUTION = 16384
+DRAG_TOLERANCE_PX = 5  # PC Agent's: press and release within |dx| + |dy| of this many pixels are one click
 
 
 class OptionsError(ValueError):
@@ -61,7 +62,7 @@ class RefineOptions:
     passes: frozenset[str] = field(default_factory=lambda: DEFAULT_PASSES)
     keep_failed: bool = False
     finish_mode: str = "append"
-    drag_tolerance: int = 5
+    drag_tolerance: int = DRAG_TOLERANCE_PX
     resolution: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:

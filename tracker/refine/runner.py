@@ -16,7 +16,6 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
@@ -24,11 +23,12 @@ from PIL import Image
 from grounding.base import InvalidScreenshot, load_screenshot
 from tracker.format.actions import ActionError, format_action, parse_action
 from tracker.format.trajectory import (
-    META_FILE, STEPS_FILE, Step, TrajectoryError, TrajectoryWriter, read_trajectory, screenshot_name,
+    META_FILE, STEPS_FILE, Step, TrajectoryError, TrajectoryWriter, desktop_origin, read_trajectory,
+    screenshot_name, utc_now_iso,
 )
 from tracker.format.trajectory_check import check_trajectory
 from tracker.refine.images import encode_like, screenshot_extension
-from tracker.refine.marks import desktop_origin, draw_marks, has_marks
+from tracker.refine.marks import draw_marks, has_marks
 from tracker.refine.normalize import normalize
 from tracker.refine.options import RefineOptions
 from tracker.refine.passes import STEP_PASSES, Draft, PassLog, Work, unusable_reason
@@ -190,14 +190,10 @@ def _load(source: Path) -> Work:
     return Work(source, copy.deepcopy(trajectory.meta), drafts)
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _write(work: Work, target: Path, options: RefineOptions, marks_log: PassLog | None) -> None:
     meta = work.meta
     ended, outcome = meta.get("ended"), meta.get("outcome")
-    meta["refinement"] = {"source": str(work.root), "source_id": meta.get("id"), "refined": _utc_now(),
+    meta["refinement"] = {"source": str(work.root), "source_id": meta.get("id"), "refined": utc_now_iso(),
                           "options": options.to_dict()}
     meta["id"] = uuid.uuid4().hex  # a new trajectory, derived from the source one
     origin = (0, 0) if work.resolution else desktop_origin(meta)

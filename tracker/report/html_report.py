@@ -27,8 +27,15 @@ from models.images import fit_to_pixels, to_data_url
 from models.text_excerpt import escape_controls
 from tracker.datasets.samples import accepted_boosts, thought_of
 from tracker.datasets.sources import DatasetError, in_parallel, step_image, task_text
-from tracker.format.trajectory import Step, Trajectory, TrajectoryError, read_trajectory
-from tracker.refine.marks import desktop_origin, draw_marks
+from tracker.format.trajectory import (
+    Step,
+    Trajectory,
+    TrajectoryError,
+    atomic_write,
+    desktop_origin,
+    read_trajectory,
+)
+from tracker.refine.marks import draw_marks
 from tracker.report.report_style import PAGE_STYLE
 
 __all__ = ["IMAGE_MAX_PIXELS", "REPORT_FILE", "ReportResult", "decision_label", "render_report", "thought_source_label",
@@ -327,9 +334,7 @@ def write_report(folder: Path | str, out: Path | str | None = None) -> ReportRes
     path = Path(out) if out is not None else folder / REPORT_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, page.encode("utf-8"), sync=False)
     except OSError as error:
         raise DatasetError(f"cannot write {path}: {error}") from None
     return ReportResult(path, len(trajectory.steps), problems)

@@ -9,14 +9,15 @@ from typing import Any, Callable, Protocol
 from PIL import Image
 
 from grounding import coordinates
+from grounding.coordinates import ScreenFrame
 from models.base import Message, ModelResponse, VisionLanguageModel
 from models.images import fit_to_pixels
 from models.text_excerpt import quoted
 from pcagent.agent.types import HistoryItem, PlanContext, PlanningError
 from tracker.format.actions import Action, ActionError, format_action, parse_action
 
-__all__ = ["QUOTE_LIMIT", "ModelPlanner", "ScreenFrame", "ScreenPoints", "ask_model", "cut_off_note",
-           "history_lines", "image_budget", "image_for_model", "model_space_renderer", "token_usage"]
+__all__ = ["QUOTE_LIMIT", "ModelPlanner", "ScreenPoints", "ask_model", "cut_off_note", "history_lines",
+           "image_budget", "image_for_model", "model_space_renderer", "off_screen_feedback", "token_usage"]
 
 QUOTE_LIMIT = 160  # characters of a model answer quoted in an error
 
@@ -65,7 +66,7 @@ def cut_off_note(response: ModelResponse, what: str = "the thinking") -> str:
     return f" Your answer was cut off: keep {what} shorter." if response.finish_reason == "length" else ""
 
 
-def model_space_renderer(frame: "ScreenFrame", render: Callable[[Action, Callable[[int, int], tuple[float, float]]],
+def model_space_renderer(frame: ScreenFrame, render: Callable[[Action, Callable[[int, int], tuple[float, float]]],
                                                                  str | None]) -> Callable[[str], str]:
     """A history_lines renderer: canonical action text (screen pixels) in the model's own syntax and
     coordinates, by `render(action, to_model)`; canonical text where `render` has no words for it."""
@@ -90,10 +91,10 @@ class ModelPlanner(Protocol):
     max_tokens: int | None
     temperature: float | None
 
-    def messages(self, context: PlanContext, sent: Image.Image, frame: "ScreenFrame") -> list[Message]: ...
+    def messages(self, context: PlanContext, sent: Image.Image, frame: ScreenFrame) -> list[Message]: ...
 
 
-def ask_model(planner: ModelPlanner, context: PlanContext) -> tuple[Image.Image, "ScreenFrame", ModelResponse]:
+def ask_model(planner: ModelPlanner, context: PlanContext) -> tuple[Image.Image, ScreenFrame, ModelResponse]:
     """Shrink the screenshot to the budget, frame its coordinates, and send the planner's messages."""
     screenshot = context.screenshot
     sent = image_for_model(screenshot, image_budget(planner.model, planner.image_max_pixels))
@@ -106,33 +107,15 @@ def ask_model(planner: ModelPlanner, context: PlanContext) -> tuple[Image.Image,
     return sent, frame, response
 
 
-class ScreenFrame:
-    """Maps points between the model's coordinate space on the sent image and the virtual desktop."""
-
-    def __init__(self, convention: str, screen_size: tuple[int, int], sent_size: tuple[int, int],
-                 origin: tuple[int, int]) -> None:
-        self.convention, self.screen_size, self.sent_size, self.origin = convention, screen_size, sent_size, origin
-
-    def to_screen(self, x: float, y: float) -> tuple[int, int]:
-        px, py = coordinates.to_screen(x, y, self.convention, self.screen_size, self.sent_size)
-        return px + self.origin[0], py + self.origin[1]
-
-    def to_model(self, x: int, y: int) -> tuple[float, float]:
-        return coordinates.from_screen(x - self.origin[0], y - self.origin[1], self.convention,
-                                       self.screen_size, self.sent_size)
-
-    def extent(self) -> tuple[float, float]:
-        """What x and y reach at the screenshot's far edges in the model's space."""
-        return coordinates.model_frame_size(self.convention, self.screen_size, self.sent_size)
-
-    def off_screen_feedback(self, x: float, y: float) -> str:
-        extent = self.extent()
-        return (f"the point ({x:g}, {y:g}) is off the screenshot: x must be within 0..{extent[0]:g} and "
-                f"y within 0..{extent[1]:g}. Give a point on the screenshot.")
+def off_screen_feedback(frame: ScreenFrame, x: float, y: float) -> str:
+    """What the model is told after it pointed off the screenshot: the ranges its x and y must keep to."""
+    extent = frame.extent()
+    return (f"the point ({x:g}, {y:g}) is off the screenshot: x must be within 0..{extent[0]:g} and "
+            f"y within 0..{extent[1]:g}. Give a point on the screenshot.")
 
 
 class ScreenPoints:
-    """`frame.to_screen` as a parser's map_point callback: it keeps the model-space points it mapped (for the
+    """`frame.to_desktop` as a parser's map_point callback: it keeps the model-space points it mapped (for the
     step's details) and turns a point off the screenshot into a PlanningError with feedback."""
 
     def __init__(self, frame: ScreenFrame, raw: str) -> None:
@@ -142,10 +125,10 @@ class ScreenPoints:
     def __call__(self, x: float, y: float) -> tuple[int, int]:
         self.model_points.append([x, y])
         try:
-            return self.frame.to_screen(x, y)
+            return self.frame.to_desktop(x, y)
         except coordinates.CoordinateError:
             raise PlanningError(f"off-screen point ({x:g}, {y:g}) in {quoted(self.raw, QUOTE_LIMIT)}", self.raw,
-                                self.frame.off_screen_feedback(x, y)) from None
+                                off_screen_feedback(self.frame, x, y)) from None
 
     def details(self) -> dict[str, list[float]]:
         """model_point (and model_end for a drag) as the other planners record them."""

@@ -13,8 +13,9 @@ from typing import Any
 from PIL import Image
 
 from grounding import coordinates
+from grounding.coordinates import ScreenFrame
 from models.base import Message, VisionLanguageModel
-from pcagent.agent.planners.model_io import (ScreenFrame, ScreenPoints, ask_model, cut_off_note, history_lines,
+from pcagent.agent.planners.model_io import (ScreenPoints, ask_model, cut_off_note, history_lines,
                                              model_space_renderer, token_usage)
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format import opencua

@@ -17,11 +17,13 @@ from typing import Any
 from PIL import Image
 
 from grounding import coordinates
+from grounding.coordinates import ScreenFrame
 from models.base import Message, VisionLanguageModel
 from models.text_excerpt import quoted
-from pcagent.agent.planners.model_io import (QUOTE_LIMIT, ScreenFrame, ask_model, history_lines, token_usage)
+from pcagent.agent.planners.model_io import (QUOTE_LIMIT, ask_model, history_lines, model_space_renderer,
+                                             off_screen_feedback, token_usage)
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
-from tracker.format.actions import CLICK_KINDS, Action, ActionError, format_action, parse_action
+from tracker.format.actions import CLICK_KINDS, Action, ActionError, format_action_in_model_space, parse_action
 
 __all__ = ["PromptPlanner", "PROMPT_PLANNER_KINDS", "split_reply"]
 
@@ -60,14 +62,6 @@ _DESCRIBE = """Describe an element so that it can be found without guessing: its
 its kind (button, menu item, text field, tab, link, checkbox) and, when similar ones exist, where it is \
 (e.g. "the 'Save' button at the bottom right of the dialog")."""
 
-_COORDINATE_SPACES = {
-    "absolute": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
-    "norm1000": "x and y run from 0 to 1000 across the screenshot's width and height; (0, 0) is its top-left",
-    "molmo_percent": "x and y are percent (0 to 100) of the screenshot's width and height; (0, 0) is its top-left",
-    "uitars_resized": "x and y are pixels of the screenshot you are shown ({w} x {h}); (0, 0) is its top-left corner",
-    "norm1": "x and y are fractions from 0 to 1 of the screenshot's width and height; (0, 0) is its top-left",
-}
-_HISTORY_DECIMALS = {"molmo_percent": 1, "norm1": 3}  # the rest are whole numbers
 
 _RULES = """Rules: exactly one action per answer and nothing after the Action line; use real values, \
 never placeholders such as (x, y) or <description>; do not repeat an action the user rejected."""
@@ -134,7 +128,7 @@ class PromptPlanner:
 
     def system_prompt(self, sent_size: tuple[int, int]) -> str:
         clicks = _ELEMENT_CLICKS if self.kind == "planner+grounder" else _POINT_CLICKS
-        space = _COORDINATE_SPACES[self.convention].format(w=sent_size[0], h=sent_size[1])
+        space = coordinates.describe_convention(self.convention, sent_size)
         parts = [_ROLE, "Actions:\n" + clicks + "\n" + _COMMON_ACTIONS, f"Coordinates: {space}."]
         if self.kind == "planner+grounder":
             parts.append(_DESCRIBE)
@@ -143,7 +137,10 @@ class PromptPlanner:
 
     def messages(self, context: PlanContext, sent: Image.Image, frame: ScreenFrame) -> list[Message]:
         lines = [f"Task: {context.task.strip()}", ""]
-        history = history_lines(context.history, self.history_steps, lambda a: self._history_action(a, frame))
+        # history coordinates are desktop pixels: shown in the model's own space, so they match what it sees
+        decimals = coordinates.written_decimals(self.convention)
+        history = history_lines(context.history, self.history_steps, model_space_renderer(
+            frame, lambda action, to_model: format_action_in_model_space(action, to_model, decimals)))
         lines += ["Steps so far:", *history] if history else ["Steps so far: none, this is the first step."]
         if context.feedback:
             lines += ["", "Since then:", *(f"- {line}" for line in context.feedback)]
@@ -151,26 +148,6 @@ class PromptPlanner:
         closing = "Think about the next step, then end with one line 'Action: <action>'."
         return [Message.of("system", self.system_prompt(sent.size)),
                 Message.of("user", "\n".join(lines), sent, closing)]
-
-    def _history_action(self, text: str, frame: ScreenFrame) -> str:
-        """History coordinates are screen pixels; shown in the model's own space so they match what it sees."""
-        try:
-            action = parse_action(text)
-        except ActionError:
-            return text
-        points = [p for p in (action.point, action.end) if p is not None]
-        if not points:
-            return format_action(action)
-        try:
-            mapped = [frame.to_model(*p) for p in points]
-        except coordinates.CoordinateError:
-            return format_action(action)
-        decimals = _HISTORY_DECIMALS.get(self.convention, 0)
-        pairs = [f"({x:.{decimals}f}, {y:.{decimals}f})" for x, y in mapped]
-        if action.kind == "drag":
-            return f"drag from {pairs[0]} to {pairs[1]}"
-        canonical = format_action(action)
-        return f"{canonical[:canonical.index(' (')]} {pairs[0]}"
 
     # -- one step --
 
@@ -227,9 +204,9 @@ class PromptPlanner:
             x, y = float(match.group(1)), float(match.group(2))
             model_points.append([x, y])
             try:
-                sx, sy = frame.to_screen(x, y)
+                sx, sy = frame.to_desktop(x, y)
             except coordinates.CoordinateError as error:
-                raise PlanningError(f"off-screen point: {error}", raw, frame.off_screen_feedback(x, y)) from None
+                raise PlanningError(f"off-screen point: {error}", raw, off_screen_feedback(frame, x, y)) from None
             return f"({sx}, {sy})"
 
         mapped = _NUMBER_PAIR.sub(replace, action_text)

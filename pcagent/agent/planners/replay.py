@@ -56,7 +56,7 @@ from pcagent.agent.planners.role_refind import refind_by_role, same_place_inside
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format.actions import CLICK_KINDS, FAIL, FINISH, Action, ActionError, call_user
 from models.text_excerpt import shorten
-from tracker.format.trajectory import Step, Trajectory, TrajectoryError, read_trajectory
+from tracker.format.trajectory import Step, Trajectory, TrajectoryError, desktop_origin, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
 
 __all__ = ["ReplayPlanner", "default_replay_grounder", "EXACT_MIN_CORRELATION", "MIN_CONFIDENCE"]
@@ -114,7 +114,7 @@ class ReplayPlanner:
         self._template_only = TemplateGrounder()  # for targets that have no name to look up
         self.name = f"replay:{self.trajectory.root.name}"
         self.position = 0  # index into trajectory.steps of the next step to replay
-        self._recorded_origin = _desktop_origin(self.trajectory.meta)
+        self._recorded_origin = desktop_origin(self.trajectory.meta)
 
     @property
     def grounder(self) -> Grounder:
@@ -359,15 +359,6 @@ def _role_note(details: dict[str, Any]) -> str:
     """Why re-finding by role and place did not help, for the question to the user."""
     by_role = details.get("by_role")
     return f"; by role: {by_role['how']}" if by_role else ""
-
-
-def _desktop_origin(meta: dict) -> tuple[int, int]:
-    """The recorded screenshots' top-left on the virtual desktop: the top-left-most screen corner."""
-    screens = [s for s in meta.get("screens") or [] if isinstance(s, dict)]
-    try:
-        return (min(int(s["left"]) for s in screens), min(int(s["top"]) for s in screens)) if screens else (0, 0)
-    except (KeyError, TypeError, ValueError):
-        return (0, 0)
 
 
 def _crop_box(step: Step, point: tuple[int, int], origin: tuple[int, int], shot: Image.Image) -> Box | None:

@@ -8,8 +8,9 @@ from typing import Any
 from PIL import Image
 
 from grounding import coordinates
+from grounding.coordinates import ScreenFrame
 from models.base import Message, VisionLanguageModel
-from pcagent.agent.planners.model_io import (ScreenFrame, ScreenPoints, ask_model, cut_off_note, history_lines,
+from pcagent.agent.planners.model_io import (ScreenPoints, ask_model, cut_off_note, history_lines,
                                              model_space_renderer, token_usage)
 from pcagent.agent.types import PlanContext, PlannerOutput, PlanningError
 from tracker.format import uitars
@@ -89,7 +90,7 @@ class UITarsPlanner:
         if parsed.start is not None:
             details["model_point"] = list(parsed.start)
             if parsed.name == "scroll":
-                details["scroll_point"] = list(frame.to_screen(*parsed.start))  # where UI-TARS meant to scroll
+                details["scroll_point"] = list(frame.to_desktop(*parsed.start))  # where UI-TARS meant to scroll
         if parsed.end is not None:
             details["model_end"] = list(parsed.end)
         if parsed.name == "finished" and parsed.content:

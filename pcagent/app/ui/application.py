@@ -49,7 +49,7 @@ from pcagent.app.ui.task_dialogs import (
     ask_task_text,
 )
 from pcagent.app.ui.thought_box import TAKES_KEYBOARD_PROPERTY, ThoughtBox
-from pcagent.app.ui.tray import AppActions, ControlWindow, TrayIcon
+from pcagent.app.ui.tray import AppActions, ControlWindow, TrayIcon, is_tray_icon_window
 from tracker.recording.own_windows import (
     OWN_APPLICATION,
     OwnWindowTimeline,
@@ -90,7 +90,7 @@ class OwnWindowReporter(QObject):
         if event.type() in self._WATCHED and isinstance(watched, QWidget) and watched.isWindow():
             window_id = int(watched.internalWinId() or 0)
             # The tray icon's own window lives inside the tray; `Application` reports it by its place.
-            if window_id and watched.metaObject().className() != "QSystemTrayIconSys":
+            if window_id and not is_tray_icon_window(watched):
                 kind = event.type()
                 if kind == QEvent.Type.Show:
                     flags = watched.windowFlags()

@@ -28,6 +28,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
@@ -44,13 +45,24 @@ from PySide6.QtWidgets import (
 from pcagent.app.ui.marker import MARKER_COLOR
 from tracker.format.actions import ActionError, parse_action
 
-__all__ = ["VERDICT_BUTTONS", "ApprovalPanel", "PanelContent"]
+__all__ = ["VERDICT_BUTTONS", "ApprovalPanel", "PanelContent", "qimage_from_pil"]
 
 VERDICT_BUTTONS = ("approve", "reject", "edit", "takeover", "pause", "stop")
 _LABELS = {"approve": "&Approve", "reject": "&Reject", "edit": "&Edit", "takeover": "&Take over",
            "pause": "&Pause", "stop": "&Stop", "hand_back": "&Hand back"}
 PANEL_WIDTH = 470
 MARGIN = 24  # from the screen's edge
+
+
+def qimage_from_pil(image: Image.Image) -> QImage:
+    """A QImage (RGB888) with its own copy of a PIL image's pixels, so it outlives ``image``.
+
+    Safe to build on a worker thread (a QImage, unlike a QPixmap, needs no UI thread): the approval
+    gate's target crop and the review window's marked screenshots are both made that way.
+    """
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    data = rgb.tobytes("raw", "RGB")
+    return QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
 @dataclass

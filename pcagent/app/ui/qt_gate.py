@@ -35,9 +35,15 @@ from PySide6.QtWidgets import QApplication
 from pcagent.agent.types import Decision, Proposal
 from pcagent.app.agent_supervisor import GateSetup
 from pcagent.app.approval_rules import load_approval_settings, remember_always_ask
-from pcagent.app.ui.approval_panel import VERDICT_BUTTONS, ApprovalPanel, PanelContent
+from pcagent.app.ui.approval_panel import (
+    VERDICT_BUTTONS,
+    ApprovalPanel,
+    PanelContent,
+    qimage_from_pil,
+)
 from pcagent.app.ui.marker import MARKER_COLOR, TargetMarker
 from pcagent.app.ui.thought_box import TAKES_KEYBOARD_PROPERTY
+from pcagent.app.ui.tray import is_tray_icon_window
 from pcagent.collab.gates import describe_proposal
 from tracker.settings import SettingsError
 
@@ -315,7 +321,7 @@ class QtGate(QObject):
     @Slot(object)
     def _hide(self, hidden: _Hidden) -> None:
         for widget in QApplication.topLevelWidgets():
-            if widget.isVisible():
+            if widget.isVisible() and not is_tray_icon_window(widget):  # the tray's icon stays in the tray
                 hidden.windows.append(widget)
                 widget.hide()
         hidden.done.set()
@@ -355,8 +361,7 @@ def _target_image(proposal: Proposal) -> QImage | None:
         cx, cy = x - left, y - top
         for radius in (14, 15, 16):
             draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=MARKER_COLOR)
-    data = image.tobytes("raw", "RGB")
-    return QImage(data, image.width, image.height, image.width * 3, QImage.Format.Format_RGB888).copy()
+    return qimage_from_pil(image)
 
 
 def run_with_panel(task: Any, *, opened: Any = None, options: Any = None, report: Any = None,

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from models.text_excerpt import escape_controls, shorten
 from pcagent.app.trajectory_edit import DIFFICULTIES, TrajectoryEdit, marked_screenshot
+from pcagent.app.ui.approval_panel import qimage_from_pil
 from tracker.format.trajectory import Step
 
 __all__ = ["ReviewWindow", "ScreenshotView", "choose_trajectory"]
@@ -76,9 +77,7 @@ class _ImageJob(QRunnable):
         try:
             image = marked_screenshot(self._root, self._step, self._origin)
             image.thumbnail((_DISPLAY_LIMIT.width(), _DISPLAY_LIMIT.height()))
-            data = image.convert("RGB").tobytes()
-            qimage = QImage(data, image.width, image.height, 3 * image.width, QImage.Format.Format_RGB888).copy()
-            self._relay.image_ready.emit(self._generation, self._step.screenshot, qimage, "")
+            self._relay.image_ready.emit(self._generation, self._step.screenshot, qimage_from_pil(image), "")
         except Exception as exc:  # noqa: BLE001 - any failure is shown in place of the picture
             self._relay.image_ready.emit(self._generation, self._step.screenshot, QImage(), str(exc))
 

@@ -44,10 +44,10 @@ from pcagent.app.config_store import (
     keyring_status,
     store_api_key,
 )
-from pcagent.cli.record import data_dir
 from tracker.format.actions import ActionError
 from tracker.format.screenshot_format import FORMATS
 from tracker.recording.merge import parse_hotkey_spec
+from tracker.recording.options import default_trajectories_dir
 from tracker.recording.recorder import DEFAULT_HOTKEYS
 
 __all__ = ["SettingsWindow"]
@@ -353,7 +353,7 @@ class SettingsWindow(QDialog):
         self.excluded.setPlainText("\n".join(self.store.setting("recorder", "exclude_windows", [])))
         self.excluded.setFixedHeight(80)
         self.trajectories_dir = QLineEdit(objectName="trajectories_dir")
-        self.trajectories_dir.setPlaceholderText(str(data_dir()))
+        self.trajectories_dir.setPlaceholderText(str(default_trajectories_dir()))
         self.trajectories_dir.setText(self.store.setting("recorder", "trajectories_dir", ""))
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_folder)
@@ -399,7 +399,7 @@ class SettingsWindow(QDialog):
         return tab
 
     def _choose_folder(self) -> None:
-        start = self.trajectories_dir.text().strip() or str(data_dir())
+        start = self.trajectories_dir.text().strip() or str(default_trajectories_dir())
         folder = QFileDialog.getExistingDirectory(self, "Where trajectories go", str(Path(start).expanduser()))
         if folder:
             self.trajectories_dir.setText(folder)

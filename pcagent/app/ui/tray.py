@@ -39,12 +39,19 @@ from pcagent.app.controller import (
     AppStatus,
 )
 
-__all__ = ["STATE_LABELS", "AppActions", "ControlWindow", "TrayIcon", "state_icon"]
+__all__ = ["STATE_LABELS", "AppActions", "ControlWindow", "TrayIcon", "is_tray_icon_window", "state_icon"]
 
 STATE_LABELS = {IDLE: "idle", RECORDING: "recording", PAUSED: "paused", AGENT_RUNNING: "agent running",
                 WAITING_APPROVAL: "waiting for your approval"}
 _STATE_COLORS = {IDLE: "#6b7280", RECORDING: "#dc2626", PAUSED: "#d97706", AGENT_RUNNING: "#2563eb",
                  WAITING_APPROVAL: "#eab308"}
+
+
+def is_tray_icon_window(widget: QWidget) -> bool:
+    """Whether `widget` is Qt's own window for a tray icon on X11, embedded in the tray host (XEmbed): part
+    of the desktop's tray, so left alone when pcagent's windows are hidden; unmapping it takes the icon out
+    of the tray for good."""
+    return widget.metaObject().className() == "QSystemTrayIconSys"
 
 
 def state_icon(state: str, size: int = 64) -> QIcon:
@@ -108,7 +115,7 @@ class AppActions:
         self.finish = action("F&inish (task done)")
         self.fail = action("F&ail (task not done)")
         self.stop = action("&Stop recording")
-        self.run_task = action("Run a task…", "Let the agent do a task, asking you to approve its steps")
+        self.run_task = action("Run a tas&k…", "Let the agent do a task, asking you to approve its steps")
         self.review = action("Re&view a trajectory…")
         self.open_folder = action("Open the trajectories f&older")
         self.settings = action("Setti&ngs…")
