@@ -106,6 +106,15 @@ def test_agent_supervisor_reports_move_the_state_and_status(tmp_path):
     status = controller.agent_finished("finish")
     assert (status.state, status.outcome, status.trajectory, status.steps) == (IDLE, "finish", str(run), 2)
     assert [e.kind for e in events] == ["state", "state", "state", "state", "state", "saved"]
+    # the tray's and ctl's pause take control from a running agent; resume hands it back while it waits
+    asked = []
+    controller.agent_started(run, pause=lambda: asked.append("pause"), resume=lambda: asked.append("resume"))
+    assert controller.pause().state == AGENT_RUNNING and asked == ["pause"]
+    with pytest.raises(ControllerError, match="cannot resume"):
+        controller.resume()  # it is not waiting for the person
+    controller.agent_waiting(True, handing)
+    assert controller.resume().state == WAITING_APPROVAL and asked == ["pause", "resume"]
+    controller.agent_finished("finish")
     with pytest.raises(ControllerError, match="no agent run"):
         controller.agent_waiting(True)
     with pytest.raises(ControllerError, match="cannot add a thought"):

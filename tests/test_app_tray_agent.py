@@ -3,7 +3,7 @@ process docked in trayer on Xvfb with openbox; its models.toml (in the config fo
 profile at the scripted model server on loopback. xdotool opens the tray menu, picks "Run a task…", fills
 the run dialog (task text, profile, mode) and starts the run; in the approval panel it approves steps
 (Enter), rejects one (Esc) and hands control back with the pause hotkey, takes over (Alt+T, the panel's
-Take over), clicks in the sample app itself and hands back again. Then: the app is idle again, and the
+Take over), clicks in the sample app itself and hands back again with `pcagent ctl resume`. Then: the app is idle again, and the
 saved trajectory has the expected actors, decisions and collaboration metrics, the sample app's log its
 final state, and by pixels neither the marker nor the panel (both drawn in MARKER_COLOR) is in any saved
 screenshot while a grab of the screen during the run shows both.
@@ -169,7 +169,7 @@ def test_a_task_run_from_the_tray_is_approved_rejected_taken_over_and_handed_bac
         _poll(lambda: len(_sample_events(folder, "button_clicked")) > opens, 5, "Open was not clicked")
         _poll(lambda: '"actor": "human"' in (trajectory / "steps.jsonl").read_text(), 10,
               "the person's click was not recorded")
-        xdo.key(PAUSE_HOTKEY)  # hand back
+        app.ctl("resume")  # hand back, this time as a desktop shortcut would: `pcagent ctl resume`
         desk.answer(desk.proposal(4), "Return")  # Save: Enter approves; then the agent finishes
         status = app.wait_state("idle", 30)
         open_tray_menu(env, xdo)  # the icon is still docked in the tray after the run hid and showed it

@@ -164,9 +164,9 @@ class AgentLoop:
             elif agent_steps >= self.config.max_steps:
                 self.outcome = "step_limit"
             elif self.activity.interrupt.is_set():
-                self._hand_over("Paused (interrupt). Press Enter or the pause hotkey to resume.")
+                self._hand_over("Paused (interrupt). Press the pause hotkey to resume.")
             elif self.activity.acting.is_set():
-                self._hand_over("You took over. Press Enter or the pause hotkey to hand control back.")
+                self._hand_over("You took over. Press the pause hotkey to hand control back.")
             else:
                 self._collect_human_steps()
                 with self.metrics.timed("agent"):

@@ -47,7 +47,8 @@ UNMAP_TIMEOUT_S = 1.0  # how long a capture waits for pcagent's windows to leave
 class SupervisorListener(Protocol):
     """Who hears how the run goes (the app's controller); called from the worker thread."""
 
-    def agent_started(self, trajectory_path: Path, stop: Callable[[], None] | None = None) -> Any:
+    def agent_started(self, trajectory_path: Path, stop: Callable[[], None] | None = None,
+                      pause: Callable[[], None] | None = None, resume: Callable[[], None] | None = None) -> Any:
         """Raises when a run cannot start now (a recording is going on): the run then does not start."""
         ...
 
@@ -301,7 +302,8 @@ class AgentSupervisor:
                 "run", settings_path=self.settings_path)
             if self.listener is not None:
                 try:
-                    self.listener.agent_started(result.out, stop=self.stop)  # first: it may refuse
+                    # first: it may refuse
+                    self.listener.agent_started(result.out, stop=self.stop, pause=self.pause, resume=self.resume)
                 except Exception as exc:  # e.g. a recording is going on
                     raise _Refused(str(exc)) from exc
             started = True

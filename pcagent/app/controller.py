@@ -159,6 +159,8 @@ class AppController:
         self._outcome: str | None = None
         self._message: str | None = None
         self._agent_stop: Callable[[], None] | None = None
+        self._agent_pause: Callable[[], None] | None = None  # the agent run's pause and hand-back
+        self._agent_resume: Callable[[], None] | None = None
         self._listeners: list[Listener] = []
 
     # --- listeners and status ---------------------------------------------------------------------------
@@ -284,6 +286,12 @@ class AppController:
             return self._recording
 
     def pause(self) -> AppStatus:
+        """Pause the recording, or take control from a running agent (it stops before its next input)."""
+        with self._lock:
+            agent_pause = self._agent_pause if self._state == AGENT_RUNNING else None
+        if agent_pause is not None:
+            agent_pause()
+            return self.status()
         recording = self._active_recording("pause")
         if self.state == PAUSED:
             raise ControllerError("cannot pause: the recording is paused already")
@@ -291,6 +299,12 @@ class AppController:
         return self._await_state(PAUSED)
 
     def resume(self) -> AppStatus:
+        """Resume the recording, or hand control back to an agent that waits for the person."""
+        with self._lock:
+            agent_resume = self._agent_resume if self._state == WAITING_APPROVAL else None
+        if agent_resume is not None:
+            agent_resume()
+            return self.status()
         recording = self._active_recording("resume")
         if self.state != PAUSED:
             raise ControllerError("cannot resume: the recording is not paused")
@@ -362,13 +376,17 @@ class AppController:
         self._notify("error", message)
 
     # --- the agent, as its supervisor reports it --------------------------------------------------------
-    def agent_started(self, trajectory_path: str | Path, stop: Callable[[], None] | None = None) -> AppStatus:
-        """An agent run began writing `trajectory_path`; `stop` asks it to stop (`pcagent ctl stop`)."""
+    def agent_started(self, trajectory_path: str | Path, stop: Callable[[], None] | None = None,
+                      pause: Callable[[], None] | None = None,
+                      resume: Callable[[], None] | None = None) -> AppStatus:
+        """An agent run began writing `trajectory_path`; `stop` asks it to stop (`pcagent ctl stop`), `pause`
+        to wait for the person, `resume` to take control back from them (the tray's and ctl's pause and
+        resume)."""
         with self._lock:
             if self._state != IDLE or self._starting:
                 raise self._refuse("start the agent")
             self._trajectory, self._task, self._steps, self._outcome = str(trajectory_path), None, 0, None
-            self._agent_stop = stop
+            self._agent_stop, self._agent_pause, self._agent_resume = stop, pause, resume
         self._set_state(AGENT_RUNNING)
         return self.status()
 
@@ -388,7 +406,7 @@ class AppController:
             if self._trajectory:
                 self._steps = _count_steps(Path(self._trajectory))
             self._outcome = outcome
-            self._agent_stop = None
+            self._agent_stop = self._agent_pause = self._agent_resume = None
         self._set_state(IDLE, "saved")
         return self.status()
 

@@ -127,8 +127,9 @@ class AppActions:
         idle, recording = state == IDLE, state in (RECORDING, PAUSED)
         for made in self.record_actions:
             made.setEnabled(idle)
-        self.pause.setEnabled(state == RECORDING)
-        self.resume.setEnabled(state == PAUSED)
+        # during an agent run: pause takes control, resume hands it back
+        self.pause.setEnabled(state in (RECORDING, AGENT_RUNNING))
+        self.resume.setEnabled(state in (PAUSED, WAITING_APPROVAL))
         self.thought.setEnabled(recording)
         self.finish.setEnabled(recording)
         self.fail.setEnabled(recording)
