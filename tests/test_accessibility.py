@@ -172,6 +172,28 @@ class TestOnSampleApp:
             thread.join(timeout=30)
         assert set(names["save"]) == {"Save"} and set(names["open"]) == {"Open"}
 
+    def test_a_stopped_app_does_not_hide_the_others_from_a_listing(self, a11y, launch_sample_app):
+        """A listing of every application (replay's search for an unnamed element) gives each application a
+        share of the time: one that never answers must not use up the others' (a stopped program, a Qt
+        program whose event loop is not running)."""
+        from grounding.accessibility.tree import list_elements
+
+        stopped = launch_sample_app()  # registered first: asked first
+        running = launch_sample_app("--layout", "moved")
+        def names(listing):  # of the running app's elements, told apart from the other's by where they are
+            spots = {running.center(w) for w in ("save", "open")}
+            return {e.name for e in listing.elements if e.rect and any(
+                e.rect[0] <= x < e.rect[2] and e.rect[1] <= y < e.rect[3] for x, y in spots)}
+
+        wait_for_element(lambda: names(list_elements(a11y, everything=True, timeout=2.0)) or None,
+                         lambda found: "Save" in found)
+        os.kill(stopped.proc.pid, signal.SIGSTOP)
+        try:
+            listing = list_elements(a11y, everything=True, timeout=2.0)
+        finally:
+            os.kill(stopped.proc.pid, signal.SIGCONT)
+        assert {"Save", "Open"} <= names(listing), (listing.note, listing.elapsed_s)
+
     def test_stopped_app_does_not_block(self, a11y, sample_app, xdo):
         point = sample_app.center("save")
         wait_for_element(lambda: a11y.element_at(*point), lambda e: e.name == "Save")

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["CONTAINER_ROLES", "ElementListing", "TopLevel", "list_elements", "DEFAULT_NODE_CAP"]
 
 DEFAULT_NODE_CAP = 5000
+APP_ANSWER_S = 0.5  # what one application of several gets to list its windows (a live one takes milliseconds)
 _CALLS_PER_NODE = 6  # Name, Description, GetRole, GetExtents, GetState, ChildCount
 _BATCH = 400  # nodes per D-Bus batch: keeps one batch's replies within reasonable socket buffers
 # roles drawn on a popup window of their own while listed under the window they belong to (GTK menus)
@@ -155,16 +156,19 @@ def _top_levels(a11y: "AtSpiAccessibility", apps: list[Ref], deadline: float) ->
         pass
     tops: list[TopLevel] = []
     for app in apps:
+        # Each application answers within its own share: a hung one (a stopped program, a Qt app whose event
+        # loop is not running) must not use up the time of every application after it.
+        app_deadline = deadline if len(apps) == 1 else min(deadline, time.monotonic() + APP_ANSWER_S)
         try:
             frames = [(str(f[0]), str(f[1])) for f in
-                      a11y._call_app([method_call(app, ACCESSIBLE, "GetChildren")], deadline)[0][0]]
+                      a11y._call_app([method_call(app, ACCESSIBLE, "GetChildren")], app_deadline)[0][0]]
             if not frames:
                 continue
             calls = []
             for f in frames:
                 calls += [method_call(f, COMPONENT, "GetExtents", "u", (COORD_SCREEN,)),
                           method_call(f, ACCESSIBLE, "GetState"), method_call(f, ACCESSIBLE, "GetRole"), get_name(f)]
-            replies = a11y._call_app(calls, deadline)
+            replies = a11y._call_app(calls, app_deadline)
         except (TimeoutError, CallError, IndexError):
             if len(apps) == 1:
                 raise
