@@ -34,12 +34,10 @@ class TaskFileError(ValueError):
 
 
 
-def load_task(path: Path, task_id: str) -> dict:
-    """One task from a JSON task list: a list of tasks or {"tasks": [...]}, or one OSWorld task.
-
-    A task has an "id" and its text in "task", "description" or "instruction" (OSWorld);
-    an optional "level"/"difficulty".
-    """
+def read_task_list(path: Path) -> list[dict]:
+    """The task objects of a JSON task list: a list of tasks or {"tasks": [...]}, or one OSWorld task.
+    A task has an "id" and its text in "task", "description" or "instruction" (OSWorld); an optional
+    "level"/"difficulty". Raises TaskFileError."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -47,13 +45,21 @@ def load_task(path: Path, task_id: str) -> dict:
     tasks = data.get("tasks", [data]) if isinstance(data, dict) else data
     if not isinstance(tasks, list):
         raise TaskFileError(f"{path}: expected a list of tasks or {{\"tasks\": [...]}}")
+    return [entry for entry in tasks if isinstance(entry, dict)]
+
+
+def task_text(entry: dict) -> str | None:
+    """A task object's text (OSWorld calls it "instruction")."""
+    return entry.get("task") or entry.get("description") or entry.get("instruction")
+
+
+def load_task(path: Path, task_id: str) -> dict:
+    """One task, by its id, from a JSON task list (read_task_list)."""
     ids = []
-    for entry in tasks:
-        if not isinstance(entry, dict):
-            continue
+    for entry in read_task_list(path):
         ids.append(str(entry.get("id")))
         if str(entry.get("id")) == str(task_id):
-            text = entry.get("task") or entry.get("description") or entry.get("instruction")
+            text = task_text(entry)
             if not isinstance(text, str) or not text.strip():
                 raise TaskFileError(f"{path}: task {task_id!r} has no task/description/instruction text")
             return {"mode": "given", "id": str(task_id), "description": text,

@@ -4,7 +4,6 @@ its description and difficulty (as `pcagent record --free` asks in the terminal)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from pcagent.app.controller import ControllerError, given_task, task_from_file
-from pcagent.cli.record import DIFFICULTIES
+from pcagent.cli.record import DIFFICULTIES, TaskFileError, read_task_list, task_text
 
 __all__ = ["FreeTaskDescription", "ask_task_from_file", "ask_task_text", "task_choices"]
 
@@ -29,17 +28,10 @@ __all__ = ["FreeTaskDescription", "ask_task_from_file", "ask_task_text", "task_c
 def task_choices(path: Path) -> list[tuple[str, str]]:
     """(id, text) of every task in a task list file, for the person to pick from."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ControllerError(f"cannot read task file {path}: {exc}") from exc
-    tasks = data.get("tasks", [data]) if isinstance(data, dict) else data
-    if not isinstance(tasks, list):
-        raise ControllerError(f"{path}: expected a list of tasks or {{\"tasks\": [...]}}")
-    choices = []
-    for entry in tasks:
-        if isinstance(entry, dict) and entry.get("id") is not None:
-            text = entry.get("task") or entry.get("description") or entry.get("instruction") or ""
-            choices.append((str(entry["id"]), str(text)))
+        tasks = read_task_list(path)
+    except TaskFileError as exc:
+        raise ControllerError(str(exc)) from exc
+    choices = [(str(entry["id"]), str(task_text(entry) or "")) for entry in tasks if entry.get("id") is not None]
     if not choices:
         raise ControllerError(f"{path}: no task with an id in it")
     return choices
