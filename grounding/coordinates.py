@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from models.images import smart_resize as qwen_smart_resize
+
 __all__ = [
     "CONVENTIONS", "CoordinateError", "UITARS_MIN_PIXELS", "UITARS_MAX_PIXELS", "ScreenFrame",
     "smart_resize", "model_frame_size", "to_screen", "from_screen", "parse_points", "written_decimals",
@@ -37,7 +39,6 @@ CONVENTIONS = ("molmo_percent", "norm1000", "absolute", "uitars_resized", "norm1
 # UI-TARS' own constants (README_coordinates.md); Qwen2-VL's processor defaults differ (smart_resize's).
 UITARS_MIN_PIXELS = 100 * 28 * 28
 UITARS_MAX_PIXELS = 16384 * 28 * 28
-_MAX_RATIO = 200
 
 # How far outside the image a mapped point may land and still count as rounding (screen pixels).
 _ROUNDING_SLACK = 0.5
@@ -56,21 +57,10 @@ def smart_resize(width: int, height: int, factor: int = 28, min_pixels: int = 56
     Both sides become multiples of ``factor``, the pixel count lands in [min_pixels, max_pixels]
     and the aspect ratio is kept as closely as possible.
     """
-    if width <= 0 or height <= 0:
-        raise CoordinateError(f"cannot resize a {width}x{height} image")
-    if max(width, height) / min(width, height) > _MAX_RATIO:
-        raise CoordinateError(f"aspect ratio of {width}x{height} is over {_MAX_RATIO}")
-    new_w = max(factor, round(width / factor) * factor)
-    new_h = max(factor, round(height / factor) * factor)
-    if new_w * new_h > max_pixels:
-        beta = math.sqrt(width * height / max_pixels)
-        new_w = max(factor, math.floor(width / beta / factor) * factor)
-        new_h = max(factor, math.floor(height / beta / factor) * factor)
-    elif new_w * new_h < min_pixels:
-        beta = math.sqrt(min_pixels / (width * height))
-        new_w = math.ceil(width * beta / factor) * factor
-        new_h = math.ceil(height * beta / factor) * factor
-    return new_w, new_h
+    try:
+        return qwen_smart_resize(width, height, factor, min_pixels, max_pixels)
+    except ValueError as exc:
+        raise CoordinateError(str(exc)) from None
 
 
 def model_frame_size(convention: str, image_size: Size, model_image_size: Size | None = None, *,

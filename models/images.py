@@ -38,6 +38,27 @@ class UnreadableImageError(ValueError):
     """Bytes (or a data URL) that are not an image Pillow can read."""
 
 
+def smart_resize(width: int, height: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """The (width, height) a Qwen-VL-style processor resizes an image to: both sides multiples of `factor`,
+    the pixel count within [min_pixels, max_pixels], the aspect kept as closely as that allows. Raises
+    ValueError for an empty image or an aspect above 200 (what the processors refuse)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"cannot resize a {width}x{height} image")
+    if max(width, height) / min(width, height) > 200:
+        raise ValueError(f"an image of {width}x{height} is too elongated (aspect above 200)")
+    new_w = max(factor, round(width / factor) * factor)
+    new_h = max(factor, round(height / factor) * factor)
+    if new_w * new_h > max_pixels:
+        beta = math.sqrt(width * height / max_pixels)
+        new_w = max(factor, math.floor(width / beta / factor) * factor)
+        new_h = max(factor, math.floor(height / beta / factor) * factor)
+    elif new_w * new_h < min_pixels:
+        beta = math.sqrt(min_pixels / (width * height))
+        new_w = math.ceil(width * beta / factor) * factor
+        new_h = math.ceil(height * beta / factor) * factor
+    return new_w, new_h
+
+
 def fit_to_pixels(image: Image.Image, max_pixels: int) -> tuple[Image.Image, float]:
     """Shrink `image` to at most `max_pixels` pixels, keeping its aspect ratio; never upscale.
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from models.errors import ModelConfigError, ModelUnavailable
+from models.images import smart_resize
 
 # config.json model_type -> the transformers processor class for it
 QWEN_VL_PROCESSORS = {
@@ -150,27 +150,9 @@ class QwenImageConfig:
         return 3 * self.temporal_patch_size * self.patch_size * self.patch_size
 
 
-def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """Qwen's resize target: both sides multiples of `factor`, the area within [min_pixels, max_pixels],
-    the aspect kept as closely as that allows."""
-    if max(height, width) / min(height, width) > 200:
-        raise ValueError(f"an image of {width}x{height} is too elongated for Qwen-VL (aspect above 200)")
-    resized_height = round(height / factor) * factor
-    resized_width = round(width / factor) * factor
-    if resized_height * resized_width > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        resized_height = max(factor, math.floor(height / beta / factor) * factor)
-        resized_width = max(factor, math.floor(width / beta / factor) * factor)
-    elif resized_height * resized_width < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        resized_height = math.ceil(height * beta / factor) * factor
-        resized_width = math.ceil(width * beta / factor) * factor
-    return resized_height, resized_width
-
-
 def image_grid(width: int, height: int, config: QwenImageConfig) -> tuple[int, int, int]:
     """The (t, h, w) patch grid of an image of this size after the smart resize."""
-    resized_height, resized_width = smart_resize(height, width, config.factor, config.min_pixels, config.max_pixels)
+    resized_width, resized_height = smart_resize(width, height, config.factor, config.min_pixels, config.max_pixels)
     return 1, resized_height // config.patch_size, resized_width // config.patch_size
 
 
@@ -181,7 +163,7 @@ def patch_rows(image: Image.Image, config: QwenImageConfig) -> tuple[np.ndarray,
     normalized, repeated to fill a temporal patch, and cut into patches ordered merge-window by
     merge-window, each row holding channel, time, y, x.
     """
-    height, width = smart_resize(image.height, image.width, config.factor, config.min_pixels, config.max_pixels)
+    width, height = smart_resize(image.width, image.height, config.factor, config.min_pixels, config.max_pixels)
     resized = image.convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
     pixels = np.asarray(resized, dtype=np.float32) / 255.0
     pixels = (pixels - np.asarray(config.image_mean, np.float32)) / np.asarray(config.image_std, np.float32)
