@@ -344,3 +344,42 @@ def test_without_accessibility_the_window_title_still_redacts(wm_display, tmp_pa
     assert recorder["privacy"]["settings_file"] == str(tmp_path / "settings.toml")
     _assert_nowhere(secret, rec)
     json.dumps(recorder)  # plain data only
+
+
+def test_a_big_windows_labels_are_listed_again_only_when_its_title_changes(launch_sample_app, wm_display,
+                                                                            monkeypatch):
+    """Typing in a main window (too many nodes to be a prompt) costs one listing, not one a second; a new title
+    (a browser's login page) is listed again at once."""
+    if wm_display.accessibility_error:
+        skip_or_fail(wm_display.accessibility_error)
+    from tracker.recording import context as context_module
+
+    app = launch_sample_app(display=wm_display)
+    for name, value in wm_display.child_env().items():
+        monkeypatch.setenv(name, value)
+    xdo = Xdo(wm_display.child_env())
+    left, top, right, bottom = app.widgets["name"]
+    xdo.click((left + right) // 2, (top + bottom) // 2)  # the window manager makes it the active window
+    listings, real_listing = [], context_module.list_elements
+
+    def counted_listing(*args, **kwargs):
+        listings.append(real_listing(*args, **kwargs))
+        return listings[-1]
+
+    monkeypatch.setattr(context_module, "list_elements", counted_listing)
+    monkeypatch.setattr(context_module, "LABELS_FRESH_S", 0.0)  # what a second later would be
+    provider = ContextProvider()
+    try:
+        window = provider.for_event(KeyEvent(time.monotonic(), "a", "a", True)).window
+        assert window is not None and window.pid == app.proc.pid
+        for _ in range(3):
+            assert provider.for_event(KeyEvent(time.monotonic(), "b", "b", True)).window_labels is None
+        assert len(listings) == 1 and listings[0].visited >= context_module.PROMPT_NODE_CAP  # the app is big
+        xdo.run("set_window", "--name", "Sign in - Mail", window.window_id)
+        deadline = time.monotonic() + 5
+        while provider.for_event(KeyEvent(time.monotonic(), "c", "c", True)).window.title != "Sign in - Mail":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert len(listings) == 2
+    finally:
+        provider.close()

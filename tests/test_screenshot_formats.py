@@ -36,7 +36,8 @@ def frame(sample_app, xdisplay, monkeypatch):
 def test_every_format_round_trips_through_writer_reader_check_and_template(fmt, frame, sample_app, tmp_path):
     root = tmp_path / "t"
     with TrajectoryWriter(root, new_meta(screens=[], screenshot_format=fmt.to_dict())) as writer:
-        data = frame.encode(fmt)
+        data = frame.encode(fmt)  # straight from the captured BGRX pixels, as the recorder does
+        assert data == fmt.encode(frame.to_image())  # the same file as from an Image
         path = writer.save_screenshot(0, data, fmt.extension_of(data))
         writer.close("finish")
     assert path == f"screenshots/000000.{fmt.extension_of(data)}"
@@ -69,6 +70,7 @@ def test_smallest_keeps_jxl_on_flat_screens_and_takes_webp_where_it_is_smaller(f
         draw.text((2, y), words, font=font, fill=(20, 20, 20))
     data = smallest.encode(photo)
     assert smallest.extension_of(data) == "webp" and len(data) < len(jxl.encode(photo))
+    assert smallest.encode_bgrx(photo.tobytes("raw", "BGRX"), *photo.size) == data  # the capture's way too
     import io
 
     assert Image.open(io.BytesIO(data)).convert("RGB").tobytes() == photo.tobytes()  # still lossless

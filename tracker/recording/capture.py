@@ -46,7 +46,7 @@ class Frame:
         return Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
 
     def encode(self, screenshot_format: ScreenshotFormat) -> bytes:
-        return screenshot_format.encode(self.to_image())
+        return screenshot_format.encode_bgrx(self.bgra, self.width, self.height)
 
     def same_pixels(self, other: Frame | None) -> bool:
         """Whether ``other`` shows exactly this screen (a new grab of an unchanged desktop)."""

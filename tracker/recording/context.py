@@ -22,6 +22,9 @@ from grounding.accessibility import WindowInfo, open_windows
 PROMPT_NODE_CAP = 60
 LABEL_LISTING_TIMEOUT_S = 0.5  # as long as any other AT-SPI query may take
 LABELS_FRESH_S = 1.0  # one listing serves the typing runs of the next second in the same window
+# A window too big to be a prompt stays so while its title does: a listing that hit the cap costs ~60 ms of
+# CPU, and typing in a big window would pay it every second. A login page in a browser changes the title.
+NOT_A_PROMPT_FRESH_S = 30.0
 LABEL_ROLES = frozenset({"label", "static", "heading", "caption"})
 _TURNED_OFF = ElementLookup(missing="no_accessibility")  # the answer of every lookup under --no-accessibility
 
@@ -66,7 +69,8 @@ class ContextProvider:
         self._windows = open_windows()
         self._a11y = open_accessibility() if accessibility else None
         self._window_labels = window_labels
-        self._labels_seen: tuple[int | None, float, tuple[str, ...] | None] | None = None
+        # (window id, title, when, labels, fresh for): the last listing's answer
+        self._labels_seen: tuple[int | None, str | None, float, tuple[str, ...] | None, float] | None = None
 
     @property
     def accessibility_available(self) -> bool:
@@ -101,12 +105,13 @@ class ContextProvider:
             return None
         now = time.monotonic()
         seen = self._labels_seen
-        if seen and seen[0] == window.window_id and now - seen[1] < LABELS_FRESH_S:
-            return seen[2]
+        if seen and seen[:2] == (window.window_id, window.title) and now - seen[2] < seen[4]:
+            return seen[3]
         listing = list_elements(self._a11y, None, node_cap=PROMPT_NODE_CAP, timeout=LABEL_LISTING_TIMEOUT_S)
         labels = tuple(e.name for e in listing.elements if e.role in LABEL_ROLES and e.name) \
             if listing.complete and listing.elements else None
-        self._labels_seen = (window.window_id, now, labels)
+        fresh_for = NOT_A_PROMPT_FRESH_S if listing.visited >= PROMPT_NODE_CAP else LABELS_FRESH_S
+        self._labels_seen = (window.window_id, window.title, now, labels, fresh_for)
         return labels
 
     def close(self) -> None:
