@@ -94,6 +94,49 @@ def test_a_change_is_grabbed_within_one_frame_period(sample_app, ring_on, xdo, g
     assert ring.before(time.monotonic()) is ring.latest()
 
 
+def test_a_small_change_grabs_only_its_box_and_every_frame_is_the_whole_screen(sample_app, ring_on, xdo, grab):
+    """A blinking caret repaints a few dozen pixels: the ring grabs that box over the frame before, and what a
+    frame reads is exactly the screen, as a whole grab on another connection sees it."""
+    app = sample_app
+    ring = ring_on()
+    settle(ring)
+    xdo.click(*app.center("name"))
+    xdo.type("ab")
+    app.wait_for("name_changed", timeout=5)
+    boxes_before = ring.box_grabs
+    time.sleep(1.5)  # the caret blinks every 0.5 s
+    assert ring.box_grabs > boxes_before
+    patched = [f for f in list(ring._frames) if f.pending_patches]
+    caret = [f for f in patched if 0 < f._patches[-1].width * f._patches[-1].height <= 30 * 40]
+    assert caret, [[(p.x, p.y, p.width, p.height) for p in f._patches] for f in patched]
+    deadline = time.monotonic() + 10
+    while True:  # compare while the screen holds still for a moment
+        shown = grab().convert("RGB").tobytes()
+        time.sleep(PERIOD + MARGIN)
+        latest = ring.latest()
+        if latest.pending_patches and grab().convert("RGB").tobytes() == shown:
+            break
+        assert time.monotonic() < deadline, "the screen never held still after a box grab"
+    assert latest.to_image().tobytes() == shown
+    assert latest.pending_patches == 0  # made whole once read, and stays so
+    assert all(f.width * f.height * 4 == len(f.bgra) for f in patched)
+
+
+def test_a_patched_frame_reads_as_its_base_with_every_box_laid_over_it():
+    base = capture.Frame(0.0, 0, 0, 4, 3, bytes(range(48)))
+    one = capture.Frame.patched(base, 1.0, capture.Patch(1, 1, 2, 1, b"\xaa" * 8))  # part of a row
+    two = capture.Frame.patched(one, 2.0, capture.Patch(0, 2, 4, 1, b"\xbb" * 16))  # a whole row
+    three = capture.Frame.patched(two, 3.0, capture.Patch(0, 0, 0, 0, b""))  # drawn outside: the same pixels
+    assert (one.pending_patches, two.pending_patches, three.pending_patches) == (1, 2, 3)
+    expected = bytearray(range(48))
+    expected[20:28] = b"\xaa" * 8
+    assert one.bgra == expected and base.bgra == bytes(range(48))  # the base stays as it was
+    expected[32:48] = b"\xbb" * 16
+    assert two.bgra == expected and three.bgra == expected and three.same_pixels(two)
+    four = capture.Frame.patched(three, 4.0, capture.Patch(3, 0, 1, 1, b"\xcc" * 4))  # over a whole frame
+    assert four.pending_patches == 1 and four.bgra[12:16] == b"\xcc" * 4 and four.bgra[16:] == expected[16:]
+
+
 def test_before_returns_the_newest_frame_grabbed_before_t(sample_app, ring_on, xdo):
     app = sample_app
     ring = ring_on()

@@ -81,6 +81,22 @@ def test_click_waits_for_the_double_click_window_then_is_a_click():
     assert s.actions == ["click (10, 20)"]
 
 
+def test_next_tick_says_when_time_alone_finishes_something():
+    """The recorder sleeps until then: a click's double-click window, else the idle wait."""
+    s = Script(idle_wait_s=6.0)
+    assert s.merger.next_tick() == 6.0  # idle since the start
+    s.click(10, 20)
+    assert abs(s.merger.next_tick() - (s.t - 0.05 + 0.5)) < 1e-9  # the press's time + the double-click window
+    s.wait(0.4)
+    assert s.actions == []  # not due yet
+    s.wait(0.2)
+    assert s.actions == ["click (10, 20)"] and abs(s.merger.next_tick() - (s.t - 0.6 + 6.0)) < 1e-9
+    s.down("ctrl").up("ctrl")
+    s.merger.pause()
+    assert s.merger.next_tick() is None
+    assert Script(idle_wait_s=None).merger.next_tick() is None
+
+
 def test_two_quick_presses_at_one_point_are_a_double_click():
     s = Script().click(10, 20).click(12, 21)
     assert s.actions == ["double click (10, 20)"]

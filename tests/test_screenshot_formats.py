@@ -15,7 +15,7 @@ from tracker.format.screenshot_format import (FORMATS, LOSSLESS_ONLY, LOSSY_ONLY
                                               load_screenshot_format)
 from tracker.format.trajectory import TrajectoryWriter, new_meta, read_trajectory
 from tracker.format.trajectory_check import check_trajectory
-from tracker.recording.capture import _open_mss, grab_frame
+from tracker.recording.capture import Frame, _open_mss, grab_frame
 from tracker.recording.merge import MergedAction
 from tracker.recording.recorder import Recorder, RecorderConfig
 from tracker.settings import SettingsError
@@ -101,11 +101,9 @@ def test_lossless_is_the_default_and_lossy_needs_a_quality(tmp_path, monkeypatch
 
 def test_an_identical_new_frame_is_stored_once(frame, tmp_path):
     """Two grabs of an unchanged screen are different frames with the same pixels: one file, linked."""
-    from dataclasses import replace
-
     recorder = Recorder(tmp_path / "t", config=RecorderConfig(screenshot_format=ScreenshotFormat("png")))
     recorder._writer = TrajectoryWriter(tmp_path / "t", new_meta(screens=[]))
-    again = replace(frame, t=frame.t + 1.0, bgra=bytes(frame.bgra))  # a new grab, the same pixels
+    again = Frame(frame.t + 1.0, frame.left, frame.top, frame.width, frame.height, bytes(frame.bgra))  # a new grab
     assert again is not frame and again.same_pixels(frame)
     for index, shot in enumerate((frame, again)):
         recorder._write_step(MergedAction(parse_action("press key: f5"), shot.t, shot.t, None, shot, None))

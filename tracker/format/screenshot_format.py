@@ -53,7 +53,7 @@ def _jxl_encoder(quality: int | None):
 
     return Encoder(mode="RGB", lossless=quality is None, quality=100 if quality is None else quality,
                    decoding_speed=0, effort=JXL_EFFORT, use_container=False, use_original_profile=False,
-                   num_threads=1)
+                   num_threads=0)  # 0: on the calling thread (1 would start a worker thread per image)
 
 
 class ScreenshotFormatError(ValueError):

@@ -1,10 +1,12 @@
 """Screen capture into a ring of recent frames, and the screens' geometry.
 
 A thread grabs the whole virtual desktop (all monitors) into a short ring: on X11 only
-after the screen changed (X DAMAGE), at most `fps` times a second; elsewhere `fps` times a
-second. The recorder asks for the newest frame grabbed *before* an input event, which is
-the screen as it was just before the action. Frames stay raw (BGRA) in memory;
-only the frames that steps use are ever encoded, by the recorder's writer thread.
+after the screen changed (X DAMAGE), at most `fps` times a second, and then only the box
+that was drawn in; elsewhere the whole desktop `fps` times a second. The recorder asks for
+the newest frame grabbed *before* an input event, which is the screen as it was just
+before the action. Frames stay raw (BGRA) in memory; a frame grabbed as a box is made
+whole only when read, and only the frames that steps use are ever read and encoded, by
+the recorder's writer thread.
 """
 
 from __future__ import annotations
@@ -32,14 +34,75 @@ class NoDisplay(CaptureUnavailable):
     """There is no display to capture: DISPLAY is not set, or nothing answers there."""
 
 
-@dataclass(frozen=True, eq=False)
-class Frame:
-    t: float  # monotonic time the grab started
-    left: int
-    top: int
+@dataclass(frozen=True)
+class Patch:
+    """The pixels of a box of the desktop (relative to its top-left corner), grabbed after it was drawn in."""
+    x: int
+    y: int
     width: int
     height: int
-    bgra: bytes | bytearray  # mss's own buffer, a fresh one per grab; never changed once in a Frame
+    bgra: bytes | bytearray
+
+
+_WHOLE_LOCK = threading.Lock()  # one thread makes a patched frame whole; the others wait for its pixels
+
+
+class Frame:
+    """One grab of the whole desktop: its pixels, or an earlier whole frame and the boxes grabbed since (damage
+    capture: a blinking caret is a 2x16-pixel grab, not 8 MB), made whole the first time `bgra` is read."""
+
+    __slots__ = ("t", "left", "top", "width", "height", "_bgra", "_base", "_patches")
+
+    def __init__(self, t: float, left: int, top: int, width: int, height: int, bgra: bytes | bytearray) -> None:
+        self.t = t  # monotonic time the grab started
+        self.left, self.top, self.width, self.height = left, top, width, height
+        self._bgra: bytes | bytearray | None = bgra  # never changed once in a Frame
+        self._base: Frame | None = None
+        self._patches: tuple[Patch, ...] = ()
+
+    @classmethod
+    def patched(cls, earlier: Frame, t: float, patch: Patch) -> Frame:
+        """``earlier`` with ``patch`` grabbed over it at time ``t``; copies no pixels yet."""
+        frame = cls.__new__(cls)
+        frame.t, frame.left, frame.top, frame.width, frame.height = \
+            t, earlier.left, earlier.top, earlier.width, earlier.height
+        with _WHOLE_LOCK:
+            whole = earlier._bgra is not None
+            frame._bgra = None
+            frame._base = earlier if whole else earlier._base
+            frame._patches = (patch,) if whole else (*earlier._patches, patch)
+        return frame
+
+    @property
+    def pending_patches(self) -> int:
+        """How many boxes are still to lay over the last whole frame (0: this one is whole)."""
+        return len(self._patches)
+
+    @property
+    def patched_pixels(self) -> int:
+        return sum(p.width * p.height for p in self._patches)
+
+    @property
+    def bgra(self) -> bytes | bytearray:
+        """The whole desktop's pixels, 4 bytes each (blue, green, red, unused), row by row."""
+        pixels = self._bgra
+        if pixels is not None:
+            return pixels
+        with _WHOLE_LOCK:
+            if self._bgra is None:
+                pixels = bytearray(self._base.bgra)
+                stride = self.width * 4
+                for patch in self._patches:
+                    row = patch.width * 4
+                    start = patch.y * stride + patch.x * 4
+                    if row == stride:  # whole rows: one copy
+                        pixels[start:start + row * patch.height] = patch.bgra
+                    else:
+                        for r in range(patch.height):
+                            at = start + r * stride
+                            pixels[at:at + row] = patch.bgra[r * row:(r + 1) * row]
+                self._bgra, self._base, self._patches = pixels, None, ()
+            return self._bgra
 
     def to_image(self) -> Image.Image:
         """The frame as an RGB image (a view of the captured pixels, no copy until changed)."""
@@ -76,6 +139,17 @@ def grab_frame(sct: Any) -> Frame:
     shot = sct.grab(desktop)
     # shot.raw, not shot.bgra: that is bytes(shot.raw), a second copy of every grab (a 1080p grab is 8 MB)
     return Frame(t, desktop["left"], desktop["top"], shot.width, shot.height, shot.raw)
+
+
+def grab_patched(sct: Any, earlier: Frame, box: tuple[int, int, int, int]) -> Frame:
+    """``earlier`` with the box (x0, y0, x1, y1, screen coordinates) grabbed anew."""
+    x0, y0 = max(box[0], earlier.left), max(box[1], earlier.top)
+    x1, y1 = min(box[2], earlier.left + earlier.width), min(box[3], earlier.top + earlier.height)
+    t = time.monotonic()
+    if x1 <= x0 or y1 <= y0:  # drawn outside the desktop, or nothing at all: the same pixels
+        return Frame.patched(earlier, t, Patch(0, 0, 0, 0, b""))
+    shot = sct.grab({"left": x0, "top": y0, "width": x1 - x0, "height": y1 - y0})
+    return Frame.patched(earlier, t, Patch(x0 - earlier.left, y0 - earlier.top, shot.width, shot.height, shot.raw))
 
 
 def grab_once(display: str | None = None) -> Frame:
@@ -135,6 +209,9 @@ def describe_screens() -> list[dict]:
 
 
 CAPTURE_MODES = ("auto", "damage", "periodic")
+# A frame grabbed as boxes costs a copy of the whole desktop when it is read: past this share of the desktop
+# in boxes since the last whole grab, a whole grab is as cheap and ends the chain.
+PATCHED_SHARE_MAX = 0.5
 
 
 class FrameRing:
@@ -143,7 +220,10 @@ class FrameRing:
     capture="damage": grab only after the X server reports a change (X DAMAGE, see
     screen_damage.py): at most `fps` times a second and at the latest 1/fps after the change,
     plus a keep-alive grab every `keepalive_s` so a missed report cannot leave the ring stale.
-    An unchanged screen costs (almost) nothing. The newest frame grabbed before an event is
+    A grab takes just the box drawn in (laid over the frame before it) unless the box is a
+    large part of the desktop, or the boxes since the last whole grab are many or large; the
+    keep-alive grab takes the whole desktop. An unchanged screen costs (almost) nothing. The
+    newest frame grabbed before an event is
     still the screen before it: a grab follows every change within 1/fps (the same bound as
     periodic grabs), and a change during a grab triggers another grab.
     capture="periodic": grab `fps` times a second. capture="auto" (default): damage where the
@@ -172,6 +252,7 @@ class FrameRing:
         self._damage: ScreenDamage | None = None
         self.grabs = 0
         self.keepalive_grabs = 0  # damage mode: grabs made without a damage report
+        self.box_grabs = 0  # damage mode: grabs of just the box drawn in
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pcagent-capture", daemon=True)
@@ -213,13 +294,27 @@ class FrameRing:
                 damage.close()
             sct.close()
 
-    def _grab(self, sct: Any) -> Frame:
-        frame = grab_frame(sct)
+    def _grab(self, sct: Any, box: tuple[int, int, int, int] | None = None) -> Frame:
+        """Grab the desktop, or only ``box`` over the newest frame where that pays."""
+        earlier = self.latest()
+        if box is None or earlier is None or not self._patch_pays(earlier, box):
+            frame = grab_frame(sct)
+        else:
+            frame = grab_patched(sct, earlier, box)
+            self.box_grabs += 1
         with self._lock:
             self._frames.append(frame)
         self.grabs += 1
         self._ready.set()
         return frame
+
+    def _patch_pays(self, earlier: Frame, box: tuple[int, int, int, int]) -> bool:
+        """Whether grabbing just ``box`` over ``earlier`` is cheaper than a whole grab, counting the copy that
+        makes the frame whole later; a whole grab now and then also bounds the chain of boxes."""
+        area = earlier.width * earlier.height
+        pixels = max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+        return (earlier.pending_patches < self._frames.maxlen
+                and earlier.patched_pixels + pixels <= area * PATCHED_SHARE_MAX)
 
     def _run_periodic(self, sct: Any) -> None:
         period = 1.0 / self.fps
@@ -233,7 +328,7 @@ class FrameRing:
         period = 1.0 / self.fps
         damage.rearm()
         last = self._grab(sct).t
-        dirty = False
+        dirty = keepalive = False
         while not self._stop.is_set():
             now = time.monotonic()
             if dirty:
@@ -242,14 +337,14 @@ class FrameRing:
                     continue
                 # Re-arm first: whatever is drawn from here on, even during the grab, reports
                 # again and gets a grab of its own.
-                damage.rearm()
-                last = self._grab(sct).t
-                dirty = False
+                box = damage.rearm()
+                last = self._grab(sct, None if keepalive else box).t
+                dirty = keepalive = False
                 continue
             until_keepalive = last + self.keepalive_s - now
             if until_keepalive <= 0:
                 self.keepalive_grabs += 1
-                dirty = True
+                dirty = keepalive = True  # the whole desktop, in case a report went missing
                 continue
             dirty = damage.wait(until_keepalive)
 

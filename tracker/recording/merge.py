@@ -167,6 +167,19 @@ class ActionMerger:
             out.append(MergedAction(actions.WAIT, now, now, None, frame, None))
         return out
 
+    def next_tick(self) -> float | None:
+        """The monotonic time from which `tick` has something to do (a click's double-click window is over, the
+        idle wait is due); None while nothing is due before more input comes."""
+        if self.paused:
+            return None
+        due = []
+        p = self._pending
+        if p and p.kind == "click":
+            due.append(p.t + self.config.double_click_s)
+        if self.config.idle_wait_s is not None and self._last_input is not None:
+            due.append(self._last_input + self.config.idle_wait_s)
+        return min(due, default=None)
+
     def flush(self) -> list[MergedAction]:
         """Finish whatever is pending (at stop, pause, finish)."""
         out: list[MergedAction] = []

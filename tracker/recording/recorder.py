@@ -50,6 +50,8 @@ DEFAULT_HOTKEYS = {
 STEP_QUEUE_BOUND = 16  # merged steps waiting for the writer (each may hold a raw frame)
 RECORDER_CONTROLS = ("pause", "finish", "fail", "stop")  # hotkeys for other commands are the caller's
 THOUGHT_ABOUT = ("next", "previous")
+MAX_TICK_S = 1.0  # the processing thread looks at the clock at least this often
+TICK_LATE_S = 0.002  # wake just after a deadline: the merger's are strict ("more than 0.5 s after")
 CLEAN_FRAME_WAIT_S = 1.0  # how long a step waits for a frame without pcagent's windows once they closed
 
 
@@ -282,8 +284,12 @@ class Recorder:
         started.set()
         try:
             while True:
+                # Asleep until input or until the merger has something due (a click is final after the
+                # double-click window): no wake-ups 20 times a second on a quiet desktop.
+                due = merger.next_tick()
+                wait = MAX_TICK_S if due is None else min(MAX_TICK_S, due - time.monotonic() + TICK_LATE_S)
                 try:
-                    item = self._events.get(timeout=0.05)
+                    item = self._events.get(timeout=max(0.0, wait))
                 except queue.Empty:
                     item = False
                 if item is None:

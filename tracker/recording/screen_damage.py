@@ -1,16 +1,19 @@
 """Change notification for the whole X screen through the X DAMAGE extension.
 
 A DAMAGE object on the root window accumulates every region drawn on the screen (child
-windows included). With the "non-empty" report level the server sends one DamageNotify
-when the accumulated region goes from empty to non-empty and then stays silent until
-the client empties it again (DamageSubtract). So the capture thread:
+windows included). With the "bounding box" report level the server sends a DamageNotify
+each time the accumulated region's bounding box grows, carrying that box, and nothing
+more until it grows again or the client empties the region (DamageSubtract). So the
+capture thread:
 
 1. waits (select on this private connection's socket) until `wait()` says damaged;
 2. calls `rearm()` right before grabbing: the region is emptied and a round trip makes
    sure the server has done so before the grab's GetImage (sent on mss's own
    connection) is even sent. Anything drawn after that point, including while the
-   grab is in progress, raises a new DamageNotify, so it is never lost;
-3. grabs.
+   grab is in progress, raises a new DamageNotify, so it is never lost. `rearm()`
+   answers the box drawn in since the last one: the events of everything drawn before
+   the subtract arrive before the round trip's reply;
+3. grabs that box (or the whole screen).
 
 The pointer does not damage the screen (and mss does not capture it). Only X11 has
 DAMAGE; `open_screen_damage` raises DamageUnavailable elsewhere, and the capture falls
@@ -49,7 +52,7 @@ class ScreenDamage:
             self._event_type = self._d.query_extension("DAMAGE").first_event  # + DamageNotify (0)
             version = self._d.damage_query_version()  # required before any other DAMAGE request
             self.version = (version.major_version, version.minor_version)
-            self._damage = self._d.screen().root.damage_create(damage.DamageReportNonEmpty)
+            self._damage = self._d.screen().root.damage_create(damage.DamageReportBoundingBox)
             self._d.sync()  # a BadDamage/BadMatch error surfaces here
         except DamageUnavailable:
             self._d.close()
@@ -63,6 +66,7 @@ class ScreenDamage:
         self._closed = False
         self._close_lock = threading.Lock()  # `interrupt` never writes to a closed (reused) fd
         self.events = 0  # DamageNotify events seen
+        self._box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) drawn in since the last rearm
 
     def _drain(self) -> bool:
         """Read whatever the server sent (without blocking); True if it reported damage."""
@@ -72,6 +76,11 @@ class ScreenDamage:
             if event.type & 0x7F == self._event_type:  # DamageNotify
                 self.events += 1
                 damaged = True
+                area = event.area
+                box = (area.x, area.y, area.x + area.width, area.y + area.height)
+                old = self._box
+                self._box = box if old is None else (min(old[0], box[0]), min(old[1], box[1]),
+                                                     max(old[2], box[2]), max(old[3], box[3]))
         return damaged
 
     def wait(self, timeout: float) -> bool:
@@ -92,11 +101,16 @@ class ScreenDamage:
                     pass
                 return self._drain()
 
-    def rearm(self) -> None:
+    def rearm(self) -> tuple[int, int, int, int] | None:
         """Empty the damage region and wait until the server has done it (a round trip):
-        call right before a grab, so that any drawing from now on reports again."""
+        call right before a grab, so that any drawing from now on reports again. Returns the
+        box (x0, y0, x1, y1, on the root window) drawn in since the last `rearm`, None when
+        nothing was reported."""
         self._d.damage_subtract(self._damage, 0, 0)
         self._d.sync()
+        self._drain()
+        box, self._box = self._box, None
+        return box
 
     def interrupt(self) -> None:
         """Wake a `wait` in progress (from any thread)."""
