@@ -12,6 +12,7 @@ from tracker.recording import capture
 from tracker.recording.capture import CaptureUnavailable, FrameRing
 from tracker.recording.screen_damage import DamageUnavailable
 from tracker.format.trajectory import read_trajectory
+from tests.conftest import skip_or_fail
 
 FPS = 10.0
 PERIOD = 1.0 / FPS
@@ -120,6 +121,100 @@ def test_a_small_change_grabs_only_its_box_and_every_frame_is_the_whole_screen(s
     assert latest.to_image().tobytes() == shown
     assert latest.pending_patches == 0  # made whole once read, and stays so
     assert all(f.width * f.height * 4 == len(f.bgra) for f in patched)
+
+
+def test_box_grabs_follow_a_window_manager_moving_windows_and_gtk_dialogs(launch_sample_app, wm_display, tmp_path):
+    """With openbox: a window moved by the window manager, a GTK dialog opened over it and closed again (the
+    screen under it exposed); each time the ring's newest frame is exactly the screen."""
+    import shutil
+    import subprocess
+
+    from pcagent.testbed.xdo import Xdo, grab as grab_screen
+
+    app = launch_sample_app(display=wm_display)
+    xdo = Xdo(wm_display.child_env())
+    ring = FrameRing(fps=FPS, display=wm_display.display, keepalive_s=60)  # no whole grab but for size
+    ring.start()
+
+    def assert_ring_shows_the_screen():
+        deadline = time.monotonic() + 10
+        while True:  # compare while the screen holds still for a moment
+            shown = grab_screen(wm_display).tobytes()
+            time.sleep(PERIOD + MARGIN)
+            latest = ring.latest()
+            if grab_screen(wm_display).tobytes() == shown:
+                break
+            assert time.monotonic() < deadline, "the screen never held still"
+        patched.append(latest.pending_patches > 0)
+        assert latest.to_image().tobytes() == shown
+
+    patched = []
+    try:
+        assert ring.mode == "damage"
+        window = xdo.run("search", "--sync", "--pid", app.proc.pid).split()[0]
+        for x, y in ((120, 90), (40, 30)):
+            xdo.run("windowmove", "--sync", window, x, y)
+            assert_ring_shows_the_screen()
+        if not shutil.which("zenity"):
+            skip_or_fail("zenity is not installed: run installer/install-debian.sh --test")
+        env = dict(wm_display.child_env(), HOME=str(tmp_path))
+        dialog = subprocess.Popen(["zenity", "--info", "--text", "Saved."], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            xdo.run("search", "--sync", "--pid", dialog.pid)
+            assert_ring_shows_the_screen()
+        finally:
+            dialog.kill()
+            dialog.wait(5)
+        assert_ring_shows_the_screen()  # what the dialog covered is drawn again
+        assert any(patched) and ring.box_grabs > 0, patched  # frames read were boxes over the frame before
+    finally:
+        ring.stop()
+
+
+def test_drawing_right_after_the_subtract_is_the_next_grabs_and_reports_again(xdisplay):
+    """A DamageNotify sent after the server emptied the region (while `rearm` waits for its round trip) is not
+    this grab's: that damage is still in the server's region, and taking it now would leave later drawing
+    inside its box unreported for good."""
+    from Xlib import X, display as xlib_display
+
+    from tracker.recording.screen_damage import open_screen_damage
+
+    painter = xlib_display.Display(xdisplay.display)
+    screen = painter.screen()
+    window = screen.root.create_window(200, 150, 120, 80, 0, screen.root_depth,
+                                       background_pixel=screen.white_pixel, override_redirect=True)
+    gc = window.create_gc(foreground=screen.black_pixel)
+    window.map()
+    painter.sync()
+    time.sleep(0.2)
+
+    def paint():
+        window.fill_rectangle(gc, 10, 10, 40, 20)
+        painter.sync()
+
+    damage = open_screen_damage(xdisplay.display)
+    try:
+        damage.rearm()
+        real_sync = damage._d.sync
+
+        def paint_once_the_subtract_is_done():
+            damage._d.flush()
+            time.sleep(0.2)  # the server has emptied the region
+            paint()
+            real_sync()
+
+        damage._d.sync = paint_once_the_subtract_is_done
+        assert damage.rearm() is None  # nothing was drawn before the subtract
+        damage._d.sync = real_sync
+        assert damage.wait(0)  # what was drawn after it is the next grab's
+        assert damage.rearm() == (210, 160, 250, 180)
+        paint()  # the same box again: the server reports it, since that rearm emptied its region
+        assert damage.wait(2) and damage.rearm() == (210, 160, 250, 180)
+    finally:
+        damage.close()
+        window.destroy()
+        painter.close()
 
 
 def test_a_patched_frame_reads_as_its_base_with_every_box_laid_over_it():

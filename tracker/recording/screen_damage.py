@@ -12,7 +12,10 @@ capture thread:
    connection) is even sent. Anything drawn after that point, including while the
    grab is in progress, raises a new DamageNotify, so it is never lost. `rearm()`
    answers the box drawn in since the last one: the events of everything drawn before
-   the subtract arrive before the round trip's reply;
+   the subtract arrive before the round trip's reply, and an event's sequence number
+   says whether it was sent before or after the server did the subtract. One sent after
+   is still in the server's region, so it must not be taken for this grab and forgotten:
+   later drawing inside its box would never report again. It counts for the next grab;
 3. grabs that box (or the whole screen).
 
 The pointer does not damage the screen (and mss does not capture it). Only X11 has
@@ -26,6 +29,13 @@ import os
 import select
 import threading
 import time
+
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 on the root window
+
+
+def _union(a: Box | None, b: Box) -> Box:
+    return b if a is None else (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 class DamageUnavailable(RuntimeError):
@@ -66,21 +76,24 @@ class ScreenDamage:
         self._closed = False
         self._close_lock = threading.Lock()  # `interrupt` never writes to a closed (reused) fd
         self.events = 0  # DamageNotify events seen
-        self._box: tuple[int, int, int, int] | None = None  # (x0, y0, x1, y1) drawn in since the last rearm
+        self._box: Box | None = None  # drawn in since the server did the last subtract
+        self._grabbing: Box | None = None  # during `rearm`: drawn in before its subtract
 
-    def _drain(self) -> bool:
-        """Read whatever the server sent (without blocking); True if it reported damage."""
+    def _drain(self, subtract_serial: int | None = None) -> bool:
+        """Read whatever the server sent (without blocking); True if it reported damage. With
+        ``subtract_serial``, damage reported before the server did that request goes to `_grabbing`."""
         damaged = False
         while self._d.pending_events():
             event = self._d.next_event()
             if event.type & 0x7F == self._event_type:  # DamageNotify
                 self.events += 1
-                damaged = True
                 area = event.area
                 box = (area.x, area.y, area.x + area.width, area.y + area.height)
-                old = self._box
-                self._box = box if old is None else (min(old[0], box[0]), min(old[1], box[1]),
-                                                     max(old[2], box[2]), max(old[3], box[3]))
+                if subtract_serial is not None and 0 < (subtract_serial - event.sequence_number) & 0xFFFF < 0x8000:
+                    self._grabbing = _union(self._grabbing, box)  # sent before the subtract was done
+                else:
+                    self._box = _union(self._box, box)
+                    damaged = True
         return damaged
 
     def wait(self, timeout: float) -> bool:
@@ -88,7 +101,7 @@ class ScreenDamage:
         last `rearm` (possibly already before this call), False on timeout or `interrupt`."""
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
-            if self._drain():
+            if self._drain() or self._box is not None:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -99,17 +112,19 @@ class ScreenDamage:
                     os.read(self._wake_r, 64)
                 except BlockingIOError:
                     pass
-                return self._drain()
+                return self._drain() or self._box is not None
 
-    def rearm(self) -> tuple[int, int, int, int] | None:
+    def rearm(self) -> Box | None:
         """Empty the damage region and wait until the server has done it (a round trip):
         call right before a grab, so that any drawing from now on reports again. Returns the
         box (x0, y0, x1, y1, on the root window) drawn in since the last `rearm`, None when
         nothing was reported."""
+        subtract_serial = self._d.display.request_serial  # the number the subtract request gets
         self._d.damage_subtract(self._damage, 0, 0)
         self._d.sync()
-        self._drain()
-        box, self._box = self._box, None
+        self._grabbing, self._box = self._box, None
+        self._drain(subtract_serial)
+        box, self._grabbing = self._grabbing, None
         return box
 
     def interrupt(self) -> None:
