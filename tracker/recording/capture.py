@@ -11,6 +11,7 @@ the recorder's writer thread.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import threading
@@ -208,6 +209,22 @@ def describe_screens() -> list[dict]:
     return screens
 
 
+def keep_freed_frame_memory() -> bool:
+    """Let glibc keep freed frame buffers for the next frame instead of handing each back to the kernel: a
+    fresh 8 MB buffer is 2,000 page faults (about 1 ms of CPU per grab, per frame made whole, per encode at
+    1080p). Up to 128 MB of freed memory stays in the process. Process-wide; where the C library is not glibc
+    this does nothing and says False."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, Windows)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 128 << 20))
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h; 32 MB is its largest mmap threshold
+
+
 CAPTURE_MODES = ("auto", "damage", "periodic")
 # A frame grabbed as boxes costs a copy of the whole desktop when it is read: past this share of the desktop
 # in boxes since the last whole grab, a whole grab is as cheap and ends the chain.
@@ -255,6 +272,7 @@ class FrameRing:
         self.box_grabs = 0  # damage mode: grabs of just the box drawn in
 
     def start(self) -> None:
+        keep_freed_frame_memory()
         self._thread = threading.Thread(target=self._run, name="pcagent-capture", daemon=True)
         self._thread.start()
         self._ready.wait(10)
