@@ -99,9 +99,10 @@ class Frame:
                     if row == stride:  # whole rows: one copy
                         pixels[start:start + row * patch.height] = patch.bgra
                     else:
+                        rows = memoryview(patch.bgra)
                         for r in range(patch.height):
                             at = start + r * stride
-                            pixels[at:at + row] = patch.bgra[r * row:(r + 1) * row]
+                            pixels[at:at + row] = rows[r * row:(r + 1) * row]
                 self._bgra, self._base, self._patches = pixels, None, ()
             return self._bgra
 
@@ -216,7 +217,7 @@ def keep_freed_frame_memory() -> bool:
     this does nothing and says False."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows)
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS; Windows has no CDLL(None))
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(_M_TRIM_THRESHOLD, 128 << 20))
