@@ -74,8 +74,7 @@ class _ScreenCapture:
 
             self._sct = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
         frame = grab_frame(self._sct)
-        image = Image.frombuffer("RGB", (frame.width, frame.height), frame.bgra, "raw", "BGRX", 0, 1)
-        return image.copy(), (frame.left, frame.top)
+        return frame.to_image().copy(), (frame.left, frame.top)
 
     def close(self) -> None:
         if self._sct is not None:

@@ -29,8 +29,18 @@ from PIL import Image
 from models.images import register_image_plugins
 from tracker.settings import SettingsError, read_table
 
-__all__ = ["DEFAULT_FORMAT", "DENSE_BITS_PER_PIXEL", "FORMATS", "LOSSLESS_ONLY", "LOSSY_ONLY", "PIL_FORMATS",
-           "ScreenshotFormat", "ScreenshotFormatError", "load_screenshot_format"]
+__all__ = [
+    "DEFAULT_FORMAT",
+    "DENSE_BITS_PER_PIXEL",
+    "FORMATS",
+    "LOSSLESS_ONLY",
+    "LOSSY_ONLY",
+    "PIL_FORMATS",
+    "ScreenshotFormat",
+    "ScreenshotFormatError",
+    "bgrx_image",
+    "load_screenshot_format",
+]
 
 FORMATS = ("png", "jxl", "webp", "avif", "jpeg", "smallest")
 PIL_FORMATS = ("PNG", "JXL", "WEBP", "AVIF", "JPEG")  # Pillow's names for them: what a stored screenshot may be
@@ -54,6 +64,11 @@ def _jxl_encoder(quality: int | None):
     return Encoder(mode="RGB", lossless=quality is None, quality=100 if quality is None else quality,
                    decoding_speed=0, effort=JXL_EFFORT, use_container=False, use_original_profile=False,
                    num_threads=0)  # 0: on the calling thread (1 would start a worker thread per image)
+
+
+def bgrx_image(pixels: bytes | bytearray, width: int, height: int) -> Image.Image:
+    """The screen capture's pixels (4 bytes each: blue, green, red, unused) as an RGB image."""
+    return Image.frombuffer("RGB", (width, height), pixels, "raw", "BGRX", 0, 1)
 
 
 class ScreenshotFormatError(ValueError):
@@ -116,8 +131,8 @@ class ScreenshotFormat:
             jxl = _jxl_encoder(self.quality)(rgb, width, height, jpeg_encode=False)
             if self.format == "jxl":
                 return jxl
-            return self._smaller_of(jxl, Image.frombuffer("RGB", (width, height), pixels, "raw", "BGRX", 0, 1))
-        return self.encode(Image.frombuffer("RGB", (width, height), pixels, "raw", "BGRX", 0, 1))
+            return self._smaller_of(jxl, bgrx_image(pixels, width, height))
+        return self.encode(bgrx_image(pixels, width, height))
 
     @staticmethod
     def _smaller_of(jxl: bytes, image: Image.Image) -> bytes:

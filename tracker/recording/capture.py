@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from tracker.format.screenshot_format import ScreenshotFormat
+from tracker.format.screenshot_format import ScreenshotFormat, bgrx_image
 from tracker.recording.screen_damage import DamageUnavailable, ScreenDamage
 from tracker.recording.screen_damage import open_screen_damage as _open_damage
 
@@ -108,7 +108,7 @@ class Frame:
 
     def to_image(self) -> Image.Image:
         """The frame as an RGB image (a view of the captured pixels, no copy until changed)."""
-        return Image.frombuffer("RGB", (self.width, self.height), self.bgra, "raw", "BGRX", 0, 1)
+        return bgrx_image(self.bgra, self.width, self.height)
 
     def encode(self, screenshot_format: ScreenshotFormat) -> bytes:
         return screenshot_format.encode_bgrx(self.bgra, self.width, self.height)
